@@ -1,0 +1,224 @@
+//! Settings: one struct loaded from the embedded `config/default.toml`, an optional
+//! file, `COPILOT__SECTION__KEY` env vars and the seed's env names. Validation of
+//! values lives here too; nothing else reads the environment.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The defaults, embedded so the binary starts anywhere with no file.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// The demo product's public secret; using it off loopback earns a warning.
+pub const DEMO_WEBHOOK_SECRET: &str = "demo-secret-change-me";
+
+/// The seed's env names (the Python bridge used them) and the keys they set.
+const SEED_ENV: &[(&str, &str)] = &[
+    ("OPENAI_API_KEY", "llm.api_key"),
+    ("OPENAI_BASE_URL", "llm.base_url"),
+    ("LLM_MODEL", "llm.model"),
+    ("SUMMARY_THRESHOLD", "context.summary_threshold"),
+    ("LOOKBACK_SECONDS", "context.lookback_seconds"),
+    ("MAX_ACTIONS", "context.max_actions"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A source could not be read or a value has the wrong type; the message names
+    /// the file and key.
+    #[error("configuration error: {0}")]
+    Load(#[from] config::ConfigError),
+    /// The `--config` file is unreadable, or a key in it is unknown or mistyped.
+    #[error("configuration error in {}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: config::ConfigError,
+    },
+    /// Values parsed but do not make sense together.
+    #[error("configuration error: {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub products: Vec<ProductSettings>,
+    pub context: ContextSettings,
+    pub chat: ChatSettings,
+    pub llm: LlmSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub cors_allowed_origins: Vec<String>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSettings {
+    pub id: String,
+    pub webhook_secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSettings {
+    /// Fractions are allowed so tests can use sub-second windows.
+    pub lookback_seconds: f64,
+    pub max_actions: usize,
+    pub summary_threshold: usize,
+    pub max_sessions: u64,
+    pub max_users: u64,
+    pub max_sessions_per_user: usize,
+    pub idle_seconds: u64,
+    pub sessions_per_answer: usize,
+    pub dedupe_capacity: u64,
+    pub dedupe_ttl_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSettings {
+    pub conversation_idle_seconds: u64,
+    pub history_turns: usize,
+    pub max_conversations: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    pub api_key: String,
+    pub base_url: String,
+    pub model: String,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Error> {
+        Self::load_with_env(file, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Settings::load`], with the seed env names read through `env` (tests
+    /// pass a map instead of touching the process environment).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        let defaults = || File::from_str(DEFAULT_TOML, FileFormat::Toml);
+        let mut builder = Config::builder().add_source(defaults());
+        if let Some(path) = file {
+            // Checked on its own first (the defaults are valid), so any error
+            // here is the file's and the message can name it.
+            let file_error = |source| Error::File {
+                path: path.to_owned(),
+                source,
+            };
+            Config::builder()
+                .add_source(defaults())
+                .add_source(File::from(path).required(true))
+                .build()
+                .and_then(Config::try_deserialize::<Settings>)
+                .map_err(file_error)?;
+            builder = builder.add_source(File::from(path).required(true));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("COPILOT")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.cors_allowed_origins"),
+        );
+        for (name, key) in SEED_ENV {
+            if let Some(value) = env(name).filter(|v| !v.trim().is_empty()) {
+                builder = builder.set_override(*key, value)?;
+            }
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The address to bind.
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::new(self.server.host, self.server.port)
+    }
+
+    /// Products still using the public demo secret while reachable off this machine.
+    pub fn exposed_default_secrets(&self) -> Vec<&str> {
+        if self.server.host.is_loopback() {
+            return Vec::new();
+        }
+        self.products
+            .iter()
+            .filter(|p| p.webhook_secret == DEMO_WEBHOOK_SECRET)
+            .map(|p| p.id.as_str())
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let invalid = |key: &str, message: &str| Error::Invalid {
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
+        let c = &self.context;
+        if !(c.lookback_seconds.is_finite() && c.lookback_seconds > 0.0) {
+            return Err(invalid(
+                "context.lookback_seconds",
+                "must be greater than 0",
+            ));
+        }
+        for (key, value) in [
+            ("context.max_actions", c.max_actions),
+            ("context.summary_threshold", c.summary_threshold),
+            ("context.max_sessions_per_user", c.max_sessions_per_user),
+            ("context.sessions_per_answer", c.sessions_per_answer),
+            ("chat.history_turns", self.chat.history_turns),
+            ("server.body_limit_bytes", self.server.body_limit_bytes),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        let mut ids = HashSet::new();
+        for (i, product) in self.products.iter().enumerate() {
+            if crate::domain::ProductId::parse(&product.id).is_err() {
+                return Err(invalid(
+                    &format!("products[{i}].id"),
+                    "must be 1-128 characters of letters, digits, '-', '_' or '.'",
+                ));
+            }
+            if product.webhook_secret.is_empty() {
+                return Err(invalid(
+                    &format!("products[{i}].webhook_secret"),
+                    "must not be empty",
+                ));
+            }
+            if !ids.insert(product.id.as_str()) {
+                return Err(invalid(
+                    &format!("products[{i}].id"),
+                    &format!("duplicate product id '{}'", product.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

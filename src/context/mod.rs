@@ -1,0 +1,11 @@
+//! Context: what each user has been doing, kept bounded and summarised.
+//! Knows nothing about HTTP or sockets.
+
+pub mod store;
+pub mod summariser;
+
+pub use store::{ContextStore, Counts, SessionView, UserActivity};
+pub use summariser::{OfflineSummariser, Summariser, SummaryError};
+
+#[cfg(test)]
+mod tests;

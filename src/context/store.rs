@@ -1,0 +1,423 @@
+//! The context store: actions per (product, session), a user → sessions index,
+//! rolling summaries, and delivery de-duplication. Bounded by moka caches; all
+//! locking is internal and never held across an `.await`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use super::summariser::Summariser;
+use crate::config::ContextSettings;
+use crate::domain::{Action, ProductId, SessionId, UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    product: ProductId,
+    session: SessionId,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    index: u64,
+    received: Instant,
+    action: Action,
+}
+
+#[derive(Debug, Clone)]
+struct Summary {
+    text: String,
+    /// Received time of the newest action the summary covers, for lookback.
+    received: Instant,
+}
+
+#[derive(Default)]
+struct SessionState {
+    /// Raw actions not yet covered by the summary, oldest first.
+    actions: VecDeque<Stored>,
+    next_index: u64,
+    summary: Option<Summary>,
+    /// A summary job is running; at most one per session.
+    summarising: bool,
+    /// The newest action, kept even after a summary covers it, so answers can
+    /// always pick up from it.
+    latest: Option<Stored>,
+}
+
+struct Session {
+    key: SessionKey,
+    state: Mutex<SessionState>,
+}
+
+#[derive(Debug, Clone)]
+struct UserSession {
+    key: SessionKey,
+    last_seen: Instant,
+}
+
+#[derive(Default)]
+struct UserState {
+    email: Option<String>,
+    /// Newest first.
+    sessions: Vec<UserSession>,
+}
+
+/// What a reader sees of one session.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub product: ProductId,
+    pub session: SessionId,
+    pub summary: Option<String>,
+    /// `(index, action)`, oldest first, within the lookback window.
+    pub actions: Vec<(u64, Action)>,
+    /// The newest action within the lookback window, summarised or not.
+    pub latest: Option<Action>,
+}
+
+impl SessionView {
+    pub fn is_empty(&self) -> bool {
+        self.summary.is_none() && self.actions.is_empty() && self.latest.is_none()
+    }
+
+    /// The SDK's read format: `Summary: …`, blank line, `Recent activity:` and
+    /// numbered lines. Empty parts are left out.
+    pub fn to_text(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(summary) = &self.summary {
+            parts.push(format!("Summary: {summary}"));
+        }
+        if !self.actions.is_empty() {
+            let lines: Vec<String> = self
+                .actions
+                .iter()
+                .enumerate()
+                .map(|(n, (index, action))| format!("{}. {}", n + 1, action.line(*index)))
+                .collect();
+            parts.push(format!("Recent activity:\n{}", lines.join("\n")));
+        } else if let Some(latest) = &self.latest {
+            // Everything is summarised: still say where the user is now.
+            parts.push(format!("Latest action: {}", latest.description()));
+        }
+        parts.join("\n\n")
+    }
+}
+
+/// A user's recent activity across their newest sessions, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct UserActivity {
+    pub email: Option<String>,
+    pub sessions: Vec<SessionView>,
+}
+
+impl UserActivity {
+    pub fn has_activity(&self) -> bool {
+        self.sessions.iter().any(|s| !s.is_empty())
+    }
+
+    /// The newest action across the sessions.
+    pub fn latest(&self) -> Option<&Action> {
+        self.sessions.iter().find_map(|s| s.latest.as_ref())
+    }
+
+    /// Recent raw actions, newest first, across sessions.
+    pub fn recent(&self) -> impl Iterator<Item = &Action> {
+        self.sessions
+            .iter()
+            .flat_map(|s| s.actions.iter().rev().map(|(_, a)| a))
+    }
+
+    /// Session blocks joined by a blank line, as the prompt's activity section.
+    pub fn to_text(&self) -> String {
+        self.sessions
+            .iter()
+            .map(SessionView::to_text)
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+}
+
+/// Sizes for `/healthz` and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub users: u64,
+    pub sessions: u64,
+}
+
+/// Cheap to clone; all clones share the same data.
+#[derive(Clone)]
+pub struct ContextStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    lookback: Duration,
+    max_actions: usize,
+    summary_threshold: usize,
+    max_sessions_per_user: usize,
+    sessions_per_answer: usize,
+    sessions: Cache<SessionKey, Arc<Session>>,
+    users: Cache<UserId, Arc<Mutex<UserState>>>,
+    seen: Cache<String, ()>,
+    summariser: Arc<dyn Summariser>,
+    tasks: TaskTracker,
+}
+
+impl ContextStore {
+    /// Summary jobs are spawned on `tasks` so shutdown can wait for them.
+    pub fn new(
+        settings: &ContextSettings,
+        summariser: Arc<dyn Summariser>,
+        tasks: TaskTracker,
+    ) -> Self {
+        let idle = Duration::from_secs(settings.idle_seconds.max(1));
+        Self {
+            inner: Arc::new(Inner {
+                lookback: Duration::from_secs_f64(settings.lookback_seconds),
+                max_actions: settings.max_actions,
+                summary_threshold: settings.summary_threshold,
+                max_sessions_per_user: settings.max_sessions_per_user,
+                sessions_per_answer: settings.sessions_per_answer,
+                sessions: Cache::builder()
+                    .max_capacity(settings.max_sessions)
+                    .time_to_idle(idle)
+                    .build(),
+                users: Cache::builder()
+                    .max_capacity(settings.max_users)
+                    .time_to_idle(idle)
+                    .build(),
+                seen: Cache::builder()
+                    .max_capacity(settings.dedupe_capacity)
+                    .time_to_live(Duration::from_secs(settings.dedupe_ttl_seconds.max(1)))
+                    .build(),
+                summariser,
+                tasks,
+            }),
+        }
+    }
+
+    /// True the first time a product delivers an event with this key; false for
+    /// a retried delivery. Atomic, so concurrent retries count once.
+    pub fn first_delivery(&self, product: &ProductId, dedupe_key: &str) -> bool {
+        let key = format!("{product}\u{1f}{dedupe_key}");
+        self.inner.seen.entry(key).or_insert(()).is_fresh()
+    }
+
+    /// Stores actions (in delivery order) and updates the user index.
+    pub fn record(&self, product: &ProductId, actions: Vec<Action>) {
+        let now = Instant::now();
+        for action in actions {
+            let key = SessionKey {
+                product: product.clone(),
+                session: action.session_id.clone(),
+            };
+            self.index_user(&action, &key, now);
+            let session = self.inner.sessions.get_with(key.clone(), || {
+                Arc::new(Session {
+                    key,
+                    state: Mutex::new(SessionState::default()),
+                })
+            });
+            let job = {
+                let mut state = session.state.lock();
+                let stored = Stored {
+                    index: state.next_index,
+                    received: now,
+                    action,
+                };
+                state.next_index += 1;
+                state.latest = Some(stored.clone());
+                state.actions.push_back(stored);
+                while state.actions.len() > self.inner.max_actions {
+                    state.actions.pop_front();
+                }
+                self.take_summary_job(&mut state)
+            };
+            if let Some(job) = job {
+                let inner = Arc::clone(&self.inner);
+                let session = Arc::clone(&session);
+                self.inner
+                    .tasks
+                    .spawn(async move { inner.run_summaries(session, job).await });
+            }
+        }
+    }
+
+    fn index_user(&self, action: &Action, key: &SessionKey, now: Instant) {
+        let user = self
+            .inner
+            .users
+            .get_with(action.user_id.clone(), Default::default);
+        let mut user = user.lock();
+        if let Some(email) = &action.email {
+            user.email = Some(email.clone());
+        }
+        user.sessions.retain(|s| &s.key != key);
+        user.sessions.insert(
+            0,
+            UserSession {
+                key: key.clone(),
+                last_seen: now,
+            },
+        );
+        user.sessions.truncate(self.inner.max_sessions_per_user);
+    }
+
+    /// Starts a summary when enough raw actions wait and none is running.
+    fn take_summary_job(&self, state: &mut SessionState) -> Option<SummaryJob> {
+        if state.summarising || state.actions.len() < self.inner.summary_threshold {
+            return None;
+        }
+        state.summarising = true;
+        Some(SummaryJob::snapshot(state))
+    }
+
+    /// One session's view, or `None` if the store does not hold it.
+    pub fn session(&self, product: &ProductId, session: &SessionId) -> Option<SessionView> {
+        let key = SessionKey {
+            product: product.clone(),
+            session: session.clone(),
+        };
+        let session = self.inner.sessions.get(&key)?;
+        Some(self.inner.view(&session, Instant::now()))
+    }
+
+    /// The user's newest sessions within the lookback window, and their email.
+    /// The caller never needs to know the product: sessions carry it.
+    pub fn user_activity(&self, user: &UserId) -> UserActivity {
+        let Some(entry) = self.inner.users.get(user) else {
+            return UserActivity::default();
+        };
+        let now = Instant::now();
+        let (email, keys) = {
+            let state = entry.lock();
+            let keys: Vec<SessionKey> = state
+                .sessions
+                .iter()
+                .filter(|s| now.saturating_duration_since(s.last_seen) <= self.inner.lookback)
+                .map(|s| s.key.clone())
+                .collect();
+            (state.email.clone(), keys)
+        };
+        let sessions = keys
+            .iter()
+            .filter_map(|key| self.inner.sessions.get(key))
+            .map(|session| self.inner.view(&session, now))
+            .filter(|view| !view.is_empty())
+            .take(self.inner.sessions_per_answer)
+            .collect();
+        UserActivity { email, sessions }
+    }
+
+    /// The email a user was last seen with, even outside the lookback window.
+    pub fn user_email(&self, user: &UserId) -> Option<String> {
+        self.inner.users.get(user)?.lock().email.clone()
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.inner.users.run_pending_tasks();
+        self.inner.sessions.run_pending_tasks();
+        Counts {
+            users: self.inner.users.entry_count(),
+            sessions: self.inner.sessions.entry_count(),
+        }
+    }
+}
+
+/// What a summary covers: taken under the session lock.
+struct SummaryJob {
+    previous: Option<String>,
+    actions: Vec<Action>,
+    /// Highest index covered; raw actions up to it go when the summary lands.
+    upto: u64,
+    newest_received: Instant,
+}
+
+impl SummaryJob {
+    fn snapshot(state: &SessionState) -> Self {
+        let (upto, newest_received) = state
+            .actions
+            .back()
+            .map(|s| (s.index, s.received))
+            .unwrap_or((0, Instant::now()));
+        Self {
+            previous: state.summary.as_ref().map(|s| s.text.clone()),
+            actions: state.actions.iter().map(|s| s.action.clone()).collect(),
+            upto,
+            newest_received,
+        }
+    }
+}
+
+impl Inner {
+    fn view(&self, session: &Session, now: Instant) -> SessionView {
+        let fresh = |received: Instant| now.saturating_duration_since(received) <= self.lookback;
+        let state = session.state.lock();
+        SessionView {
+            product: session.key.product.clone(),
+            session: session.key.session.clone(),
+            summary: state
+                .summary
+                .as_ref()
+                .filter(|s| fresh(s.received))
+                .map(|s| s.text.clone()),
+            actions: state
+                .actions
+                .iter()
+                .filter(|s| fresh(s.received))
+                .map(|s| (s.index, s.action.clone()))
+                .collect(),
+            latest: state
+                .latest
+                .as_ref()
+                .filter(|s| fresh(s.received))
+                .map(|s| s.action.clone()),
+        }
+    }
+
+    /// Runs summaries for one session until fewer than `threshold` raw actions
+    /// wait. IMPORTANT: the new summary and the removal of the actions it covers
+    /// happen under one lock, so a reader sees the old state or the new one,
+    /// never a gap.
+    async fn run_summaries(&self, session: Arc<Session>, mut job: SummaryJob) {
+        loop {
+            let result = self
+                .summariser
+                .summarise(job.previous.as_deref(), &job.actions)
+                .await;
+            let mut state = session.state.lock();
+            match result {
+                Ok(text) => {
+                    state.summary = Some(Summary {
+                        text,
+                        received: job.newest_received,
+                    });
+                    state.actions.retain(|s| s.index > job.upto);
+                    tracing::debug!(
+                        session = %session.key.session,
+                        covered = job.actions.len(),
+                        "summary stored"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        session = %session.key.session,
+                        %error,
+                        "summary failed; raw actions kept"
+                    );
+                    state.summarising = false;
+                    return;
+                }
+            }
+            if state.actions.len() < self.summary_threshold {
+                state.summarising = false;
+                return;
+            }
+            job = SummaryJob::snapshot(&state);
+        }
+    }
+}

@@ -1,0 +1,337 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use super::summariser::summarise_offline;
+use super::*;
+use crate::config::ContextSettings;
+use crate::domain::{Action, ActionKind, ProductId, SessionId, UserId};
+
+fn settings() -> ContextSettings {
+    ContextSettings {
+        lookback_seconds: 300.0,
+        max_actions: 30,
+        summary_threshold: 10,
+        max_sessions: 1000,
+        max_users: 1000,
+        max_sessions_per_user: 20,
+        idle_seconds: 3600,
+        sessions_per_answer: 3,
+        dedupe_capacity: 1000,
+        dedupe_ttl_seconds: 3600,
+    }
+}
+
+fn click(user: &str, session: &str, label: &str) -> Action {
+    Action {
+        kind: ActionKind::Click,
+        title: format!("Click '{label}'"),
+        phrase: format!("clicked '{label}' button on /projects"),
+        label: Some(label.to_owned()),
+        page: "/projects".to_owned(),
+        canonical_url: "https://app.example.com/projects".to_owned(),
+        raw_url: "https://app.example.com/projects".to_owned(),
+        timestamp: Utc::now(),
+        session_id: SessionId::parse(session).unwrap(),
+        user_id: UserId::parse(user).unwrap(),
+        email: Some(format!("{user}@example.com")),
+    }
+}
+
+fn product(id: &str) -> ProductId {
+    ProductId::parse(id).unwrap()
+}
+
+fn offline_store(settings: &ContextSettings) -> ContextStore {
+    ContextStore::new(settings, Arc::new(OfflineSummariser), TaskTracker::new())
+}
+
+fn labels(view: &SessionView) -> Vec<String> {
+    view.actions
+        .iter()
+        .map(|(_, a)| a.label.clone().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn only_the_newest_max_actions_are_kept() {
+    let s = ContextSettings {
+        max_actions: 3,
+        summary_threshold: 100,
+        ..settings()
+    };
+    let store = offline_store(&s);
+    let p = product("acme");
+    store.record(
+        &p,
+        (0..5).map(|i| click("u", "s", &format!("b{i}"))).collect(),
+    );
+    let view = store.session(&p, &SessionId::parse("s").unwrap()).unwrap();
+    assert_eq!(labels(&view), ["b2", "b3", "b4"]);
+    let indexes: Vec<u64> = view.actions.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, [2, 3, 4], "indexes keep counting across trims");
+}
+
+#[tokio::test(start_paused = true)]
+async fn reads_see_only_the_lookback_window() {
+    let s = ContextSettings {
+        lookback_seconds: 60.0,
+        summary_threshold: 100,
+        ..settings()
+    };
+    let store = offline_store(&s);
+    let p = product("acme");
+    store.record(&p, vec![click("u", "s", "old")]);
+    tokio::time::advance(Duration::from_secs(45)).await;
+    store.record(&p, vec![click("u", "s", "new")]);
+    let user = UserId::parse("u").unwrap();
+    assert_eq!(
+        labels(&store.user_activity(&user).sessions[0]),
+        ["old", "new"]
+    );
+
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let activity = store.user_activity(&user);
+    assert_eq!(
+        labels(&activity.sessions[0]),
+        ["new"],
+        "65 s old action hidden"
+    );
+
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert!(
+        !store.user_activity(&user).has_activity(),
+        "all outside window"
+    );
+}
+
+#[tokio::test]
+async fn user_activity_spans_products_newest_session_first_with_email() {
+    let store = offline_store(&settings());
+    store.record(&product("a"), vec![click("u", "s1", "first")]);
+    store.record(&product("b"), vec![click("u", "s2", "second")]);
+    store.record(&product("a"), vec![click("other", "s3", "not mine")]);
+    let activity = store.user_activity(&UserId::parse("u").unwrap());
+    let sessions: Vec<&str> = activity
+        .sessions
+        .iter()
+        .map(|s| s.session.as_str())
+        .collect();
+    assert_eq!(sessions, ["s2", "s1"]);
+    assert_eq!(activity.sessions[0].product.as_str(), "b");
+    assert_eq!(activity.email.as_deref(), Some("u@example.com"));
+    assert_eq!(activity.latest().unwrap().label.as_deref(), Some("second"));
+    assert!(!activity.to_text().contains("not mine"));
+}
+
+#[tokio::test]
+async fn answers_use_at_most_sessions_per_answer() {
+    let store = offline_store(&ContextSettings {
+        sessions_per_answer: 2,
+        ..settings()
+    });
+    for i in 0..4 {
+        store.record(&product("a"), vec![click("u", &format!("s{i}"), "x")]);
+    }
+    let activity = store.user_activity(&UserId::parse("u").unwrap());
+    let sessions: Vec<&str> = activity
+        .sessions
+        .iter()
+        .map(|s| s.session.as_str())
+        .collect();
+    assert_eq!(sessions, ["s3", "s2"]);
+    assert_eq!(
+        store.counts(),
+        Counts {
+            users: 1,
+            sessions: 4
+        }
+    );
+}
+
+#[tokio::test]
+async fn retried_deliveries_are_recognised_per_product() {
+    let store = offline_store(&settings());
+    assert!(store.first_delivery(&product("a"), "uuid-1"));
+    assert!(!store.first_delivery(&product("a"), "uuid-1"));
+    assert!(
+        store.first_delivery(&product("b"), "uuid-1"),
+        "other product"
+    );
+}
+
+/// A summariser that waits for a permit, so a test controls when it finishes.
+struct Gated {
+    gate: Arc<Semaphore>,
+    calls: AtomicUsize,
+    fail: bool,
+}
+
+#[async_trait]
+impl Summariser for Gated {
+    async fn summarise(
+        &self,
+        previous: Option<&str>,
+        actions: &[Action],
+    ) -> Result<String, SummaryError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let permit = self.gate.acquire().await;
+        drop(permit);
+        if self.fail {
+            return Err(SummaryError::Backend("llm down".into()));
+        }
+        Ok(format!(
+            "{} actions after [{}]",
+            actions.len(),
+            previous.unwrap_or("nothing")
+        ))
+    }
+}
+
+#[tokio::test]
+async fn summary_replaces_covered_actions_and_readers_never_see_a_gap() {
+    let gate = Arc::new(Semaphore::new(0));
+    let summariser = Arc::new(Gated {
+        gate: Arc::clone(&gate),
+        calls: AtomicUsize::new(0),
+        fail: false,
+    });
+    let tasks = TaskTracker::new();
+    let store = ContextStore::new(
+        &ContextSettings {
+            summary_threshold: 3,
+            ..settings()
+        },
+        summariser.clone(),
+        tasks.clone(),
+    );
+    let p = product("acme");
+    let sid = SessionId::parse("s").unwrap();
+
+    // A reader hammering the session the whole time.
+    let reader_store = store.clone();
+    let (p2, sid2) = (p.clone(), sid.clone());
+    let reader = tokio::spawn(async move {
+        let mut reads = 0usize;
+        loop {
+            let view = reader_store.session(&p2, &sid2).unwrap();
+            assert!(!view.to_text().is_empty(), "reader saw an empty context");
+            reads += 1;
+            if view.summary.is_some() && view.actions.len() == 1 {
+                return reads;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+
+    store.record(
+        &p,
+        (0..3).map(|i| click("u", "s", &format!("b{i}"))).collect(),
+    );
+    // While the summary is pending, raw actions stay and new ones add up.
+    store.record(&p, vec![click("u", "s", "b3")]);
+    let pending = store.session(&p, &sid).unwrap();
+    assert!(pending.summary.is_none());
+    assert_eq!(pending.actions.len(), 4);
+
+    gate.add_permits(1);
+    let reads = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .expect("reader finished")
+        .expect("reader did not panic");
+    assert!(reads > 0);
+    let view = store.session(&p, &sid).unwrap();
+    assert_eq!(view.summary.as_deref(), Some("3 actions after [nothing]"));
+    assert_eq!(labels(&view), ["b3"], "only the uncovered action stays raw");
+    assert_eq!(
+        summariser.calls.load(Ordering::SeqCst),
+        1,
+        "one summary at a time"
+    );
+
+    // The next summary is built on the previous one.
+    store.record(
+        &p,
+        (4..6).map(|i| click("u", "s", &format!("b{i}"))).collect(),
+    );
+    gate.add_permits(1);
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+        .await
+        .expect("summary task finished");
+    let view = store.session(&p, &sid).unwrap();
+    assert_eq!(
+        view.summary.as_deref(),
+        Some("3 actions after [3 actions after [nothing]]")
+    );
+    assert!(view.actions.is_empty());
+    assert_eq!(view.latest.unwrap().label.as_deref(), Some("b5"));
+    assert!(
+        store
+            .session(&p, &sid)
+            .unwrap()
+            .to_text()
+            .contains("Latest action: Clicked 'b5'")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_summary_keeps_the_raw_actions() {
+    let gate = Arc::new(Semaphore::new(10));
+    let tasks = TaskTracker::new();
+    let store = ContextStore::new(
+        &ContextSettings {
+            summary_threshold: 2,
+            ..settings()
+        },
+        Arc::new(Gated {
+            gate,
+            calls: AtomicUsize::new(0),
+            fail: true,
+        }),
+        tasks.clone(),
+    );
+    let p = product("acme");
+    store.record(&p, vec![click("u", "s", "a"), click("u", "s", "b")]);
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+        .await
+        .expect("summary task finished");
+    let view = store.session(&p, &SessionId::parse("s").unwrap()).unwrap();
+    assert!(view.summary.is_none());
+    assert_eq!(labels(&view), ["a", "b"]);
+}
+
+#[test]
+fn offline_summary_names_pages_counts_and_last_action() {
+    let actions = vec![
+        click("u", "s", "Edit"),
+        click("u", "s", "Save changes"),
+        click("u", "s", "Edit"),
+        click("u", "s", "Save changes"),
+    ];
+    let summary = summarise_offline(None, &actions);
+    assert_eq!(
+        summary,
+        "Visited /projects. Clicked 'Edit' 2 times and 'Save changes' 2 times. \
+         Last action: clicked 'Save changes' button on /projects."
+    );
+    let next = summarise_offline(Some(&summary), &actions[..1]);
+    assert!(
+        next.starts_with("Visited /projects. Clicked 'Edit' once."),
+        "{next}"
+    );
+    assert!(next.contains("Earlier: Visited /projects."), "{next}");
+    let long_previous = "x".repeat(5000);
+    assert!(
+        summarise_offline(Some(&long_previous), &actions)
+            .chars()
+            .count()
+            <= 600
+    );
+}

@@ -1,0 +1,292 @@
+//! Parser for PostHog's `elements_chain` string: `;`-separated elements, target
+//! first, each `tag.class…:key="value"key="value"…` with `\"` escapes inside values.
+//! Lenient by design: a malformed part ends that element's attributes, never the
+//! parse, and nothing here can panic on input.
+
+/// One element of the chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    pub tag: String,
+    pub classes: Vec<String>,
+    /// An id written in the tag part as `tag#id` (seen in some producers).
+    hash_id: Option<String>,
+    attributes: Vec<(String, String)>,
+}
+
+impl Element {
+    /// The value of `key`, unescaped.
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn non_empty(&self, key: &str) -> Option<&str> {
+        self.attr(key).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        self.non_empty("text")
+    }
+
+    pub fn href(&self) -> Option<&str> {
+        self.non_empty("href")
+            .or_else(|| self.non_empty("attr__href"))
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.non_empty("attr__id")
+            .or_else(|| self.non_empty("attr_id"))
+            .or(self.hash_id.as_deref())
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.non_empty("attr__name")
+    }
+
+    pub fn aria_label(&self) -> Option<&str> {
+        self.non_empty("attr__aria-label")
+    }
+
+    pub fn placeholder(&self) -> Option<&str> {
+        self.non_empty("attr__placeholder")
+    }
+
+    pub fn input_type(&self) -> Option<&str> {
+        self.non_empty("attr__type")
+    }
+}
+
+/// Parses a whole chain. An empty or garbage chain gives an empty or partial list.
+pub fn parse(chain: &str) -> Vec<Element> {
+    split_outside_quotes(chain, ';')
+        .into_iter()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(parse_element)
+        .collect()
+}
+
+/// Splits on `sep` where it is not inside a `"…"` value (honouring `\` escapes).
+fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            c if c == sep && !in_quotes => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+fn parse_element(part: &str) -> Element {
+    let (head, attrs) = match attributes_start(part) {
+        Some(i) => (&part[..i], &part[i + 1..]),
+        None => (part, ""),
+    };
+    let mut element = parse_head(head);
+    element.attributes = parse_attributes(attrs);
+    element
+}
+
+/// Index of the `:` that starts the attributes: the first one followed by a key
+/// (`[A-Za-z0-9_-]*`) and `="`. A `:` inside a class name such as Tailwind's
+/// `md:flex` is not followed by that, so it stays in the head.
+fn attributes_start(part: &str) -> Option<usize> {
+    let bytes = part.as_bytes();
+    bytes.iter().enumerate().find_map(|(i, &b)| {
+        if b != b':' {
+            return None;
+        }
+        let rest = &bytes[i + 1..];
+        let key_len = rest
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c == b'-')
+            .count();
+        (rest.get(key_len) == Some(&b'=') && rest.get(key_len + 1) == Some(&b'"')).then_some(i)
+    })
+}
+
+fn parse_head(head: &str) -> Element {
+    let mut element = Element::default();
+    // Split on '.' and '#', remembering which separator preceded each piece.
+    let mut piece = String::new();
+    let mut kind = 't';
+    let flush = |element: &mut Element, kind: char, piece: &mut String| {
+        let value = std::mem::take(piece);
+        if value.is_empty() {
+            return;
+        }
+        match kind {
+            't' => element.tag = value,
+            '#' => element.hash_id = Some(value),
+            _ => element.classes.push(value),
+        }
+    };
+    for c in head.chars() {
+        if c == '.' || c == '#' {
+            flush(&mut element, kind, &mut piece);
+            kind = c;
+        } else {
+            piece.push(c);
+        }
+    }
+    flush(&mut element, kind, &mut piece);
+    element
+}
+
+fn parse_attributes(s: &str) -> Vec<(String, String)> {
+    let mut attributes = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let Some(eq) = rest.find("=\"") else { break };
+        let key = rest[..eq].trim_start_matches(':').to_owned();
+        let mut value = String::new();
+        let mut chars = rest[eq + 2..].char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, escaped)) => value.push(escaped),
+                    None => value.push('\\'),
+                },
+                '"' => {
+                    end = Some(eq + 2 + i + 1);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        // An unterminated value is kept (it is the best we have) and ends the parse.
+        attributes.push((key, value));
+        match end {
+            Some(end) => rest = &rest[end..],
+            None => break,
+        }
+    }
+    attributes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAVE: &str = r#"button.btn.btn-primary:attr__class="btn btn-primary"attr__id="save-project"attr__type="submit"attr_id="save-project"nth-child="2"nth-of-type="2"text="Save changes";div.dialog-footer:attr__class="dialog-footer"nth-child="3"nth-of-type="2";form#edit-project:attr__id="edit-project"attr_id="edit-project"nth-child="1"nth-of-type="1";body:nth-child="2"nth-of-type="1""#;
+
+    #[test]
+    fn target_element_comes_first_with_its_classes_and_text() {
+        let elements = parse(SAVE);
+        assert_eq!(elements.len(), 4, "four elements up to body");
+        let target = &elements[0];
+        assert_eq!(target.tag, "button");
+        assert_eq!(target.classes, vec!["btn", "btn-primary"]);
+        assert_eq!(target.text(), Some("Save changes"));
+        assert_eq!(target.id(), Some("save-project"));
+        assert_eq!(target.input_type(), Some("submit"));
+        assert_eq!(elements[2].tag, "form");
+        assert_eq!(elements[2].id(), Some("edit-project"));
+        assert_eq!(elements[3].tag, "body");
+        assert_eq!(elements[3].attr("nth-child"), Some("2"));
+    }
+
+    #[test]
+    fn escaped_quotes_stay_inside_the_value() {
+        let chain = r#"button:text="Say \"hi\" now"nth-child="1";body:nth-child="1""#;
+        let elements = parse(chain);
+        assert_eq!(elements.len(), 2);
+        assert_eq!(elements[0].text(), Some(r#"Say "hi" now"#));
+        assert_eq!(elements[0].attr("nth-child"), Some("1"));
+    }
+
+    #[test]
+    fn semicolons_inside_quoted_values_do_not_split_elements() {
+        let chain = r#"a:href="/x?a=1;b=2"text="One; two";div:nth-child="1""#;
+        let elements = parse(chain);
+        assert_eq!(elements.len(), 2, "split only outside quotes");
+        assert_eq!(elements[0].href(), Some("/x?a=1;b=2"));
+        assert_eq!(elements[0].text(), Some("One; two"));
+        assert_eq!(elements[1].tag, "div");
+    }
+
+    #[test]
+    fn text_key_inside_another_key_is_not_mistaken_for_text() {
+        let chain = r#"button:attr__data-text="wrong"nth-child="1""#;
+        let elements = parse(chain);
+        assert_eq!(elements[0].text(), None);
+        assert_eq!(elements[0].attr("attr__data-text"), Some("wrong"));
+    }
+
+    #[test]
+    fn missing_text_gives_none_and_other_labels_remain() {
+        let chain = r#"input.field:attr__aria-label="Priority"attr__name="priority"attr__type="number"nth-child="1"nth-of-type="1";form:nth-child="1""#;
+        let target = &parse(chain)[0];
+        assert_eq!(target.tag, "input");
+        assert_eq!(target.text(), None);
+        assert_eq!(target.aria_label(), Some("Priority"));
+        assert_eq!(target.name(), Some("priority"));
+        assert_eq!(target.input_type(), Some("number"));
+    }
+
+    #[test]
+    fn links_expose_their_href() {
+        let chain = r#"a.nav-link:attr__class="nav-link"attr__href="/settings/billing"href="/settings/billing"nth-child="4"nth-of-type="4"text="Billing";nav:nth-child="1"nth-of-type="1""#;
+        let target = &parse(chain)[0];
+        assert_eq!(target.tag, "a");
+        assert_eq!(target.href(), Some("/settings/billing"));
+        assert_eq!(target.text(), Some("Billing"));
+    }
+
+    #[test]
+    fn tailwind_classes_with_colons_stay_in_the_head() {
+        let chain = r#"button.md:flex.hover:bg-blue:nth-child="1"text="Go""#;
+        let target = &parse(chain)[0];
+        assert_eq!(target.tag, "button");
+        assert_eq!(target.classes, vec!["md:flex", "hover:bg-blue"]);
+        assert_eq!(target.text(), Some("Go"));
+    }
+
+    #[test]
+    fn very_long_and_multibyte_text_is_kept_whole() {
+        let long = "é✓ ".repeat(400);
+        let chain = format!(r#"button:text="{long}";body:nth-child="1""#);
+        let elements = parse(&chain);
+        assert_eq!(elements.len(), 2);
+        assert_eq!(elements[0].attr("text"), Some(long.as_str()));
+    }
+
+    #[test]
+    fn garbage_never_panics_and_keeps_what_it_can() {
+        for chain in [
+            "",
+            ";;;",
+            "\"",
+            "\\",
+            ":",
+            "a:b",
+            r#"a:text="unterminated"#,
+            r#"a:text="ends with backslash\"#,
+            "::=\"\"",
+            "é:é=\"é\"",
+            r#"button:text="ok"garbage"#,
+        ] {
+            let _ = parse(chain);
+        }
+        let elements = parse(r#"a:text="unterminated"#);
+        assert_eq!(elements[0].text(), Some("unterminated"));
+        assert!(parse("").is_empty());
+    }
+}

@@ -1,0 +1,51 @@
+//! The binary: parse the CLI, load settings, start logging, run the server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use copilot_server::config::Settings;
+use copilot_server::startup::{Application, shutdown_signal};
+use copilot_server::telemetry;
+
+/// An in-app chat copilot grounded in what the user just did.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML file overriding `config/default.toml` (only the keys you change).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            // Logging is not set up yet (its format is a setting).
+            eprintln!("copilot-server: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(settings.server.log_format);
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(%error, "start-up failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let token = app.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        token.cancel();
+    });
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

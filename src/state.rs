@@ -1,0 +1,37 @@
+//! The state every handler shares. Cheap to clone: everything is behind `Arc`s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ProductSettings, Settings};
+use crate::context::ContextStore;
+use crate::dialogue::Copilot;
+use crate::domain::ProductId;
+
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings as loaded at start-up.
+    pub settings: Arc<Settings>,
+    /// Configured products by id.
+    pub products: Arc<HashMap<ProductId, ProductSettings>>,
+    /// Actions, summaries and the user index.
+    pub store: ContextStore,
+    /// Answers questions; shared by every channel.
+    pub copilot: Copilot,
+    /// Cancelled when the server is asked to stop.
+    pub shutdown: CancellationToken,
+    /// Background work (summaries) that shutdown waits for.
+    pub tasks: TaskTracker,
+}
+
+impl AppState {
+    /// The product with this id, if configured.
+    pub fn product(&self, id: &str) -> Option<(ProductId, &ProductSettings)> {
+        let id = ProductId::parse(id).ok()?;
+        let settings = self.products.get(&id)?;
+        Some((id, settings))
+    }
+}

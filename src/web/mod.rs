@@ -1,0 +1,105 @@
+//! HTTP edge: the router, its layers (request id, trace, CORS, limits, timeout),
+//! and the small handlers that are not a channel. Route tables hold no logic.
+
+pub mod error;
+pub mod health;
+pub mod webhook;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use error::AppError;
+
+use crate::channels;
+use crate::config::ServerSettings;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP API with its layers.
+pub fn router(state: AppState) -> Router {
+    let server = &state.settings.server;
+    let api = Router::new()
+        .merge(health::routes())
+        .merge(webhook::routes())
+        .merge(channels::routes())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(server.request_timeout_ms),
+        ))
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes));
+
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: query strings can hold what users typed.
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                        product = tracing::field::Empty,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(cors(server));
+
+    api.layer(layers).with_state(state)
+}
+
+/// Browsers embed the widget on other origins, with credentials (socket.io-client
+/// 2.x polls with `withCredentials`), so the origin is mirrored, never `*`.
+fn cors(server: &ServerSettings) -> CorsLayer {
+    let origin = if server.cors_allowed_origins.is_empty() {
+        AllowOrigin::mirror_request()
+    } else {
+        let origins: Vec<HeaderValue> = server
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        AllowOrigin::list(origins)
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_credentials(true)
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(3600))
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> AppError {
+    AppError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(
+    method: Method,
+    uri: Uri,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({
+            "error": format!("{method} is not allowed on {}", uri.path())
+        })),
+    )
+}

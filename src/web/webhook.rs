@@ -1,0 +1,78 @@
+//! `POST /webhook/{product_id}`: where a PostHog destination delivers events.
+//! Order of checks: product (404), body size (413), secret (401), JSON (400),
+//! shape (422). The handler authenticates, parses, stores and answers at once.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Serialize;
+
+use super::AppError;
+use crate::ingest::{self, Classified, auth};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/webhook/{product_id}", post(webhook_receive))
+}
+
+/// Counts of what a delivery became.
+#[derive(Debug, Default, Serialize)]
+struct Delivered {
+    accepted: usize,
+    ignored: usize,
+    duplicates: usize,
+}
+
+async fn webhook_receive(
+    State(state): State<AppState>,
+    Path(product_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Delivered>, AppError> {
+    tracing::Span::current().record("product", product_id.as_str());
+    let (product, settings) = state
+        .product(&product_id)
+        .ok_or_else(|| AppError::NotFound(format!("unknown product '{product_id}'")))?;
+    let body = body.map_err(|r| AppError::from_body(r, state.settings.server.body_limit_bytes))?;
+
+    let presented = headers
+        .get(auth::SECRET_HEADER)
+        .ok_or_else(|| AppError::Unauthorized("missing X-PostHog-Secret header".to_owned()))?
+        .to_str()
+        .map_err(|_| AppError::Unauthorized("X-PostHog-Secret is not valid text".to_owned()))?;
+    if !auth::verify(&settings.webhook_secret, presented, &body) {
+        return Err(AppError::Unauthorized(format!(
+            "X-PostHog-Secret does not match the secret of product '{product}'"
+        )));
+    }
+
+    let events = ingest::parse_body(&body)?;
+    let now = Utc::now();
+    let mut delivered = Delivered::default();
+    let mut actions = Vec::with_capacity(events.len());
+    for event in &events {
+        match ingest::classify(event, now) {
+            Classified::Ignored => delivered.ignored += 1,
+            Classified::Action(action) => {
+                if state.store.first_delivery(&product, &event.dedupe_key) {
+                    actions.push(*action);
+                } else {
+                    delivered.duplicates += 1;
+                }
+            }
+        }
+    }
+    delivered.accepted = actions.len();
+    state.store.record(&product, actions);
+    tracing::info!(
+        accepted = delivered.accepted,
+        ignored = delivered.ignored,
+        duplicates = delivered.duplicates,
+        "webhook delivery"
+    );
+    Ok(Json(delivered))
+}

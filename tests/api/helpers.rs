@@ -1,0 +1,138 @@
+//! Starting the real server for a test and talking to it over HTTP.
+
+use std::path::Path;
+
+use copilot_server::config::Settings;
+use copilot_server::startup::Application;
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub const PRODUCT: &str = "demo";
+pub const SECRET: &str = "demo-secret-change-me";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The embedded defaults on a free port.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The embedded defaults, changed by `configure`, on a free port.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    copilot_server::telemetry::init(copilot_server::config::LogFormat::Pretty);
+    let mut settings = Settings::load_with_env(None, |_| None).expect("default settings load");
+    settings.server.port = 0;
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        shutdown,
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// A stock PostHog webhook body for one autocapture click.
+pub fn click_event(uuid: &str, user: &str, session: &str, label: &str, url: &str) -> Value {
+    serde_json::json!({
+        "event": {
+            "uuid": uuid,
+            "event": "$autocapture",
+            "distinct_id": user,
+            "timestamp": "2026-11-20T10:15:03.412Z",
+            "elements_chain": format!("button.btn:text=\"{label}\";body:nth-child=\"2\""),
+            "properties": {
+                "$event_type": "click",
+                "$el_text": label,
+                "$session_id": session,
+                "$current_url": url,
+                "email": format!("{user}@example.com"),
+            }
+        },
+        "person": null
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_webhook(
+        &self,
+        product: &str,
+        secret: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/webhook/{product}")))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(secret) = secret {
+            request = request.header("X-PostHog-Secret", secret);
+        }
+        request.send().await.expect("webhook request sent")
+    }
+
+    /// Posts a body to the demo product with the right secret; expects 200.
+    pub async fn deliver(&self, body: impl Into<reqwest::Body>) -> Value {
+        let response = self.post_webhook(PRODUCT, Some(SECRET), body).await;
+        assert_eq!(response.status(), StatusCode::OK, "delivery accepted");
+        response.json().await.expect("json body")
+    }
+
+    pub async fn deliver_json(&self, body: &Value) -> Value {
+        self.deliver(body.to_string()).await
+    }
+
+    pub async fn reply(&self, user: &str, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/reply/{user}")))
+            .query(&[("query", query)])
+            .send()
+            .await
+            .expect("reply request sent")
+    }
+
+    pub async fn reply_json(&self, user: &str, query: &str) -> Value {
+        let response = self.reply(user, query).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json body")
+    }
+
+    pub async fn context(&self, user: &str) -> Value {
+        self.get_json(&format!("/context/{user}")).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("json body")
+    }
+}

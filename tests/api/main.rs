@@ -1,0 +1,9 @@
+//! Integration tests: the real server on an ephemeral port, real HTTP clients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod config;
+mod context;
+mod health;
+mod helpers;
+mod reply;
+mod webhook;
