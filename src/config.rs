@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
@@ -50,6 +50,8 @@ pub struct Settings {
     pub products: Vec<ProductSettings>,
     pub context: ContextSettings,
     pub chat: ChatSettings,
+    pub nlu: NluSettings,
+    pub socketio: SocketIoSettings,
     pub llm: LlmSettings,
 }
 
@@ -104,10 +106,44 @@ pub struct ChatSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct NluSettings {
+    pub intents_dir: PathBuf,
+    pub fallback_threshold: f32,
+    pub ambiguity_threshold: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketIoSettings {
+    pub user_message_evt: String,
+    pub bot_message_evt: String,
+    pub metadata_key: String,
+    pub session_persistence: bool,
+    pub jwt_secret: String,
+    pub jwt_method: String,
+    pub max_payload_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LlmSettings {
     pub api_key: String,
     pub base_url: String,
     pub model: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub summary_temperature: f32,
+    pub summary_max_tokens: u32,
+    pub system_prompt_file: PathBuf,
+}
+
+impl LlmSettings {
+    /// An LLM is used only when a key is set; otherwise answers are offline.
+    pub fn enabled(&self) -> bool {
+        !self.api_key.trim().is_empty()
+    }
 }
 
 impl Settings {
@@ -197,6 +233,26 @@ impl Settings {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
             }
+        }
+        for (key, value) in [
+            ("nlu.fallback_threshold", self.nlu.fallback_threshold),
+            ("nlu.ambiguity_threshold", self.nlu.ambiguity_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(invalid(key, "must be between 0 and 1"));
+            }
+        }
+        if self.socketio.user_message_evt.is_empty() || self.socketio.bot_message_evt.is_empty() {
+            return Err(invalid("socketio", "event names must not be empty"));
+        }
+        if !self.socketio.jwt_secret.is_empty()
+            && self
+                .socketio
+                .jwt_method
+                .parse::<jsonwebtoken::Algorithm>()
+                .is_err()
+        {
+            return Err(invalid("socketio.jwt_method", "is not a known JWT algorithm"));
         }
         let mut ids = HashSet::new();
         for (i, product) in self.products.iter().enumerate() {

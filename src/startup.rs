@@ -10,9 +10,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use socketioxide::layer::SocketIoLayer;
+
+use crate::channels;
 use crate::config::Settings;
-use crate::context::{ContextStore, OfflineSummariser};
-use crate::dialogue::{Conversations, Copilot};
+use crate::context::{ContextStore, OfflineSummariser, Summariser};
+use crate::dialogue::{Conversations, Copilot, LlmSetup};
+use crate::llm::{LlmClient, LlmSummariser, OpenAiClient, prompt};
+use crate::nlu::Matcher;
+use crate::rasa::{self, Project};
 use crate::domain::ProductId;
 use crate::state::AppState;
 use crate::web;
@@ -22,6 +28,16 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// The intent files could not be loaded.
+    #[error("could not load intents: {0}")]
+    Intents(#[from] crate::rasa::Error),
+    /// The system prompt file exists but could not be read.
+    #[error("could not read the system prompt {}: {source}", path.display())]
+    SystemPrompt {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The listen address could not be bound.
     #[error("could not bind {address}: {source}")]
     Bind {
@@ -35,6 +51,7 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     state: AppState,
+    socket_layer: SocketIoLayer,
 }
 
 impl Application {
@@ -56,13 +73,47 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
 
-        let tasks = TaskTracker::new();
-        let store = ContextStore::new(
-            &settings.context,
-            Arc::new(OfflineSummariser),
-            tasks.clone(),
+        let project = load_project(&settings.nlu.intents_dir)?;
+        let matcher = Matcher::train(
+            &project,
+            settings.nlu.fallback_threshold,
+            settings.nlu.ambiguity_threshold,
         );
+        let llm: Option<Arc<dyn LlmClient>> = settings
+            .llm
+            .enabled()
+            .then(|| Arc::new(OpenAiClient::new(&settings.llm)) as Arc<dyn LlmClient>);
+        let summariser: Arc<dyn Summariser> = match &llm {
+            Some(client) => Arc::new(LlmSummariser::new(
+                Arc::clone(client),
+                settings.llm.summary_temperature,
+                settings.llm.summary_max_tokens,
+            )),
+            None => Arc::new(OfflineSummariser),
+        };
+        let llm = match llm {
+            Some(client) => {
+                let path = &settings.llm.system_prompt_file;
+                let system_prompt = prompt::load_system_prompt(path).map_err(|source| {
+                    StartupError::SystemPrompt {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                tracing::info!(model = %settings.llm.model, base_url = %settings.llm.base_url, "LLM enabled");
+                Some(LlmSetup::new(client, system_prompt, &settings.llm))
+            }
+            None => {
+                tracing::info!("no LLM API key: answering and summarising offline from templates");
+                None
+            }
+        };
+
+        let tasks = TaskTracker::new();
+        let store = ContextStore::new(&settings.context, summariser, tasks.clone());
         let conversations = Conversations::new(&settings.chat);
+        let copilot = Copilot::new(store.clone(), conversations, &project, matcher, llm);
+        let (socket_layer, io) = channels::socketio::layer(copilot.clone(), &settings.socketio);
         // Product ids were validated with the settings; an invalid one cannot reach here.
         let products: HashMap<ProductId, _> = settings
             .products
@@ -70,7 +121,8 @@ impl Application {
             .filter_map(|p| Some((ProductId::parse(&p.id).ok()?, p.clone())))
             .collect();
         let state = AppState {
-            copilot: Copilot::new(store.clone(), conversations),
+            copilot,
+            io,
             store,
             products: Arc::new(products),
             settings: Arc::new(settings),
@@ -81,6 +133,7 @@ impl Application {
             listener,
             port,
             state,
+            socket_layer,
         })
     }
 
@@ -98,10 +151,12 @@ impl Application {
         let shutdown = self.state.shutdown.clone();
         let tasks = self.state.tasks.clone();
         tracing::info!(port = self.port, "copilot-server listening");
-        let router = web::router(self.state);
+        let io = self.state.io.clone();
+        let router = web::router(self.state, self.socket_layer);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
+        io.close().await;
         tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait())
             .await
@@ -111,6 +166,17 @@ impl Application {
         }
         tracing::info!("copilot-server stopped");
         Ok(())
+    }
+}
+
+/// The intents in `dir`, or the built-in ones when `dir` does not exist.
+fn load_project(dir: &std::path::Path) -> Result<Project, StartupError> {
+    if dir.is_dir() {
+        tracing::info!(dir = %dir.display(), "loading intents");
+        Ok(Project::load_dir(dir)?)
+    } else {
+        tracing::info!(dir = %dir.display(), "intents directory not found; using the built-in intents");
+        Ok(Project::from_sources(rasa::EMBEDDED.iter().copied())?)
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use socketioxide::SocketIo;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub store: ContextStore,
     /// Answers questions; shared by every channel.
     pub copilot: Copilot,
+    /// The Socket.IO handle, for pushing messages outside a chat turn.
+    pub io: SocketIo,
     /// Cancelled when the server is asked to stop.
     pub shutdown: CancellationToken,
     /// Background work (summaries) that shutdown waits for.

@@ -1,14 +1,50 @@
-//! The copilot: turns a user's question into a reply grounded in their activity.
-//! Callers (HTTP, sockets) hand it typed ids and text; it knows no transport.
+//! The copilot: one chat turn from message to bot messages. Classify (NLU),
+//! pick the rule's actions, run them: `utter_*` responses, or the activity
+//! actions answered by the LLM when configured and by templates otherwise.
+//! Callers (sockets, REST, `/reply`) hand it typed values; it knows no transport.
 
-use crate::context::ContextStore;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::LlmSettings;
+use crate::context::{ContextStore, UserActivity};
 use crate::domain::UserId;
+use crate::llm::{Completion, LlmClient, prompt};
+use crate::nlu::{Classification, Matcher};
+use crate::rasa::{Project, ResponseVariant};
 
-use super::conversation::Conversations;
+use super::conversation::{Conversations, TurnStart};
 use super::names::{display_name, first_name};
 use super::offline::{OfflineResponder, Topic};
+use super::responses::{BotMessage, render};
 
-/// A reply and what it was based on.
+pub const ACTION_RECENT_ACTIVITY: &str = "action_recent_activity";
+pub const ACTION_HELP_CURRENT_PAGE: &str = "action_help_current_page";
+pub const ACTION_ASK_LLM: &str = "action_ask_llm";
+
+/// Said (before the template answer) when the LLM fails, times out or babbles.
+const LLM_APOLOGY: &str = "Sorry — I couldn't reach my language model just now, so here's what I can tell you:";
+
+/// One incoming chat message.
+#[derive(Debug, Clone)]
+pub struct UserMessage {
+    /// The conversation (Rasa's sender id: a session id, a socket id, a REST sender).
+    pub sender: String,
+    /// Whose activity grounds the answer.
+    pub user: UserId,
+    pub text: String,
+}
+
+/// What a turn produced.
+#[derive(Debug, Clone)]
+pub struct TurnResult {
+    pub classification: Classification,
+    pub messages: Vec<BotMessage>,
+    pub name: Option<String>,
+    pub has_activity: bool,
+}
+
+/// `/reply`'s answer.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub text: String,
@@ -17,44 +53,198 @@ pub struct Reply {
     pub has_activity: bool,
 }
 
+/// The LLM and how to call it.
+pub struct LlmSetup {
+    pub client: Arc<dyn LlmClient>,
+    pub system_prompt: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+}
+
+impl LlmSetup {
+    pub fn new(client: Arc<dyn LlmClient>, system_prompt: String, settings: &LlmSettings) -> Self {
+        Self {
+            client,
+            system_prompt,
+            temperature: settings.temperature,
+            max_tokens: settings.max_tokens,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Copilot {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     store: ContextStore,
     conversations: Conversations,
-    offline: OfflineResponder,
+    matcher: Matcher,
+    responses: HashMap<String, Vec<ResponseVariant>>,
+    /// intent → actions, from the rules.
+    rules: HashMap<String, Vec<String>>,
+    llm: Option<LlmSetup>,
+}
+
+/// Everything one action needs to know about the turn.
+struct TurnContext<'a> {
+    message: &'a UserMessage,
+    activity: UserActivity,
+    first_name: Option<String>,
+    start: TurnStart,
 }
 
 impl Copilot {
-    pub fn new(store: ContextStore, conversations: Conversations) -> Self {
+    pub fn new(
+        store: ContextStore,
+        conversations: Conversations,
+        project: &Project,
+        matcher: Matcher,
+        llm: Option<LlmSetup>,
+    ) -> Self {
+        let mut rules = HashMap::new();
+        for rule in &project.rules {
+            // First rule for an intent wins, as rules are read in file order.
+            rules
+                .entry(rule.intent.clone())
+                .or_insert_with(|| rule.actions.clone());
+        }
         Self {
-            store,
-            conversations,
-            offline: OfflineResponder,
+            inner: Arc::new(Inner {
+                store,
+                conversations,
+                matcher,
+                responses: project.responses.clone(),
+                rules,
+                llm,
+            }),
         }
     }
 
-    /// Answers `query` for `user`, addressing them by first name on the first
-    /// reply of a conversation.
-    pub async fn reply(&self, user: &UserId, query: &str) -> Reply {
-        let activity = self.store.user_activity(user);
+    pub fn classify(&self, text: &str) -> Classification {
+        self.inner.matcher.classify(text)
+    }
+
+    pub fn conversations(&self) -> &Conversations {
+        &self.inner.conversations
+    }
+
+    /// One chat turn.
+    pub async fn handle(&self, message: &UserMessage) -> TurnResult {
+        let inner = &self.inner;
+        let classification = inner.matcher.classify(&message.text);
+        let activity = inner.store.user_activity(&message.user);
         let name = activity
             .email
             .clone()
-            .or_else(|| self.store.user_email(user))
+            .or_else(|| inner.store.user_email(&message.user))
             .as_deref()
             .and_then(display_name);
-        let sender = format!("user:{user}");
-        let start = self.conversations.begin_turn(&sender, query);
-        let greet = name
-            .as_deref()
-            .filter(|_| start.first_reply)
-            .map(first_name);
-        let text = self.offline.reply(Topic::guess(query), &activity, greet);
-        self.conversations.record_bot(&sender, &text);
+        let start = inner.conversations.begin_turn(&message.sender, &message.text);
+        let has_activity = activity.has_activity();
+        let turn = TurnContext {
+            message,
+            activity,
+            first_name: name.as_deref().map(first_name).map(str::to_owned),
+            start,
+        };
+
+        let intent = classification.intent.name.as_str();
+        let actions: Vec<String> = match inner.rules.get(intent) {
+            Some(actions) => actions.clone(),
+            None => {
+                tracing::debug!(intent, "no rule for intent; asking the LLM");
+                vec![ACTION_ASK_LLM.to_owned()]
+            }
+        };
+        let mut messages = Vec::new();
+        for action in &actions {
+            messages.extend(self.run_action(action, &turn).await);
+        }
+        for text in messages.iter().filter_map(BotMessage::as_text) {
+            inner.conversations.record_bot(&message.sender, text);
+        }
+        tracing::info!(intent, confidence = classification.intent.confidence, replies = messages.len(), "chat turn");
+        TurnResult {
+            classification,
+            messages,
+            name,
+            has_activity,
+        }
+    }
+
+    /// `/reply/{user}`: the same pipeline, texts joined.
+    pub async fn reply(&self, user: &UserId, query: &str) -> Reply {
+        let result = self
+            .handle(&UserMessage {
+                sender: format!("user:{user}"),
+                user: user.clone(),
+                text: query.to_owned(),
+            })
+            .await;
+        let text = result
+            .messages
+            .iter()
+            .filter_map(BotMessage::as_text)
+            .collect::<Vec<_>>()
+            .join("\n\n");
         Reply {
             text,
-            name,
-            has_activity: activity.has_activity(),
+            name: result.name,
+            has_activity: result.has_activity,
+        }
+    }
+
+    async fn run_action(&self, action: &str, turn: &TurnContext<'_>) -> Vec<BotMessage> {
+        let topic = match action {
+            ACTION_RECENT_ACTIVITY => Topic::Recap,
+            ACTION_HELP_CURRENT_PAGE => Topic::CurrentPage,
+            ACTION_ASK_LLM => Topic::Other,
+            utter => {
+                return match self.inner.responses.get(utter) {
+                    Some(variants) => render(variants, turn.first_name.as_deref()),
+                    None => {
+                        tracing::warn!(action = utter, "rule names an unknown action or response");
+                        Vec::new()
+                    }
+                };
+            }
+        };
+        vec![BotMessage::text(self.answer(topic, turn).await)]
+    }
+
+    /// An activity-grounded answer: the LLM when configured, templates otherwise
+    /// or when the LLM fails.
+    async fn answer(&self, topic: Topic, turn: &TurnContext<'_>) -> String {
+        let greet = turn.first_name.as_deref().filter(|_| turn.start.first_reply);
+        let offline = || OfflineResponder.reply(topic, &turn.activity, greet);
+        let Some(llm) = &self.inner.llm else {
+            return offline();
+        };
+        let request = Completion {
+            system: prompt::system_prompt(
+                &llm.system_prompt,
+                turn.first_name.as_deref(),
+                turn.start.first_reply,
+            ),
+            user: prompt::user_block(
+                &turn.activity.to_text(),
+                &turn.start.history,
+                &turn.message.text,
+            ),
+            temperature: llm.temperature,
+            max_tokens: llm.max_tokens,
+        };
+        match llm.client.complete(request).await {
+            Ok(text) => text,
+            Err(error) => {
+                tracing::warn!(%error, "LLM failed; answering from templates");
+                format!(
+                    "{LLM_APOLOGY} {}",
+                    OfflineResponder.reply(topic, &turn.activity, None)
+                )
+            }
         }
     }
 }

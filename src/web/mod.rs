@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use socketioxide::layer::SocketIoLayer;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -26,7 +27,7 @@ use crate::state::AppState;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP API with its layers.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, socket_layer: SocketIoLayer) -> Router {
     let server = &state.settings.server;
     let api = Router::new()
         .merge(health::routes())
@@ -64,7 +65,9 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors(server));
 
-    api.layer(layers).with_state(state)
+    // Socket.IO sits outside the timeout (long-polling holds requests open) and
+    // inside CORS (browsers poll it cross-origin with credentials).
+    api.with_state(state).layer(socket_layer).layer(layers)
 }
 
 /// Browsers embed the widget on other origins, with credentials (socket.io-client

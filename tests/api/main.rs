@@ -5,5 +5,6 @@ mod config;
 mod context;
 mod health;
 mod helpers;
+mod nlu;
 mod reply;
 mod webhook;

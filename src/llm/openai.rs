@@ -1,0 +1,75 @@
+//! The OpenAI-compatible client (OpenAI, Azure, Ollama, vLLM …) via async-openai,
+//! with a per-attempt timeout and a bounded number of retries.
+
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::types::chat::{
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
+    CreateChatCompletionRequestArgs,
+};
+use async_trait::async_trait;
+
+use super::{Completion, Error, LlmClient};
+use crate::config::LlmSettings;
+
+pub struct OpenAiClient {
+    client: Client<OpenAIConfig>,
+    model: String,
+    timeout: Duration,
+    retries: u32,
+}
+
+impl OpenAiClient {
+    pub fn new(settings: &LlmSettings) -> Self {
+        let config = OpenAIConfig::new()
+            .with_api_key(settings.api_key.clone())
+            .with_api_base(settings.base_url.trim_end_matches('/').to_owned());
+        Self {
+            client: Client::with_config(config),
+            model: settings.model.clone(),
+            timeout: Duration::from_millis(settings.timeout_ms),
+            retries: settings.retries,
+        }
+    }
+
+    async fn attempt(&self, request: &Completion) -> Result<String, Error> {
+        let body = CreateChatCompletionRequestArgs::default()
+            .model(self.model.clone())
+            .temperature(request.temperature)
+            .max_tokens(request.max_tokens)
+            .messages(vec![
+                ChatCompletionRequestSystemMessage::from(request.system.as_str()).into(),
+                ChatCompletionRequestUserMessage::from(request.user.as_str()).into(),
+            ])
+            .build()?;
+        let response = tokio::time::timeout(self.timeout, self.client.chat().create(body))
+            .await
+            .map_err(|_| Error::Timeout(self.timeout.as_millis() as u64))??;
+        response
+            .choices
+            .into_iter()
+            .find_map(|choice| choice.message.content)
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+            .ok_or(Error::Empty)
+    }
+}
+
+#[async_trait]
+impl LlmClient for OpenAiClient {
+    async fn complete(&self, request: Completion) -> Result<String, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.attempt(&request).await {
+                Ok(text) => return Ok(text),
+                Err(error) if attempt < self.retries => {
+                    attempt += 1;
+                    tracing::warn!(%error, attempt, "LLM call failed; retrying");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}

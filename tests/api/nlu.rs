@@ -1,0 +1,121 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use copilot_server::config::Settings;
+use copilot_server::nlu::{FALLBACK, Matcher};
+use copilot_server::rasa::Project;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::helpers::spawn_app;
+
+#[derive(Deserialize)]
+struct Labelled {
+    text: String,
+    intent: String,
+}
+
+fn manifest(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn shipped_matcher() -> Matcher {
+    let settings = Settings::load_with_env(None, |_| None).unwrap();
+    let project = Project::load_dir(&manifest("intents")).unwrap();
+    Matcher::train(&project, settings.nlu.fallback_threshold, settings.nlu.ambiguity_threshold)
+}
+
+#[test]
+fn accuracy_on_the_held_out_dev_set_is_at_least_90_percent() {
+    let text = std::fs::read_to_string(manifest("tests/nlu/dev.yml")).unwrap();
+    let dev: Vec<Labelled> = serde_yaml_ng::from_str(&text).unwrap();
+    assert!(dev.len() >= 80, "the dev set has {} utterances", dev.len());
+    assert!(dev.iter().filter(|l| l.intent == FALLBACK).count() >= 10);
+
+    let matcher = shipped_matcher();
+    let mut wrong = Vec::new();
+    let mut per_intent: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for item in &dev {
+        let got = matcher.classify(&item.text).intent;
+        let entry = per_intent.entry(item.intent.as_str()).or_default();
+        entry.1 += 1;
+        if got.name == item.intent {
+            entry.0 += 1;
+        } else {
+            wrong.push(format!("{:?}: expected {}, got {} ({:.2})", item.text, item.intent, got.name, got.confidence));
+        }
+    }
+    let accuracy = 1.0 - wrong.len() as f64 / dev.len() as f64;
+    eprintln!("dev accuracy {:.1}% ({} of {}); per intent {per_intent:?}", accuracy * 100.0, dev.len() - wrong.len(), dev.len());
+    for line in &wrong {
+        eprintln!("  miss: {line}");
+    }
+    assert!(accuracy >= 0.90, "accuracy {:.1}% is below 90%:\n{}", accuracy * 100.0, wrong.join("\n"));
+}
+
+#[test]
+fn a_stock_rasa_project_loads_unchanged() {
+    let project = Project::load_dir(&manifest("tests/fixtures/rasa-project")).unwrap();
+    for intent in ["greet", "goodbye", "mood_great", "mood_unhappy", "bot_challenge"] {
+        assert!(project.intents.iter().any(|i| i == intent), "{intent}");
+    }
+    assert!(project.responses["utter_cheer_up"][0].image.is_some());
+    assert!(project.rules.iter().any(|r| r.intent == "goodbye" && r.actions == ["utter_goodbye"]));
+    assert!(project.regexes.iter().any(|(name, _)| name == "zipcode"));
+    let warnings = project.warnings.join("\n");
+    assert!(warnings.contains("session_config"), "session_config is warned about: {warnings}");
+    let matcher = Matcher::train(&project, 0.3, 0.0);
+    assert_eq!(matcher.classify("are you a human?").intent.name, "bot_challenge");
+}
+
+#[tokio::test]
+async fn the_server_runs_a_rasa_project_and_answers_over_rest() {
+    let app = crate::helpers::spawn_app_with(|s| s.nlu.intents_dir = manifest("tests/fixtures/rasa-project")).await;
+    let items: Vec<Value> = app
+        .client
+        .post(app.url("/webhooks/rest/webhook"))
+        .body(r#"{"sender":"s1","message":"/bot_challenge"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["recipient_id"], "s1");
+    assert!(items[0]["text"].as_str().unwrap().len() > 3);
+}
+
+#[tokio::test]
+async fn model_parse_answers_like_rasa() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/model/parse"))
+        .body(r#"{"text":"/ask_bulk_edit"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["text"], "/ask_bulk_edit");
+    assert_eq!(body["intent"], json!({"name": "ask_bulk_edit", "confidence": 1.0}));
+    assert_eq!(body["intent_ranking"][0]["name"], "ask_bulk_edit");
+
+    let body: Value = app
+        .client
+        .post(app.url("/model/parse"))
+        .body(r#"{"text":"hello there"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["intent"]["name"], "greet");
+    assert!(body["intent_ranking"].as_array().unwrap().len() > 1);
+
+    let bad = app.client.post(app.url("/model/parse")).body("{}").send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
