@@ -252,7 +252,10 @@ impl Settings {
                 .parse::<jsonwebtoken::Algorithm>()
                 .is_err()
         {
-            return Err(invalid("socketio.jwt_method", "is not a known JWT algorithm"));
+            return Err(invalid(
+                "socketio.jwt_method",
+                "is not a known JWT algorithm",
+            ));
         }
         let mut ids = HashSet::new();
         for (i, product) in self.products.iter().enumerate() {

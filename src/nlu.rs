@@ -261,7 +261,10 @@ fn features(text: &str) -> HashMap<String, f32> {
         let padded: Vec<char> = format!("#{word}#").chars().collect();
         for n in CHAR_NGRAMS {
             for gram in padded.windows(n) {
-                add(format!("c:{}", gram.iter().collect::<String>()), CHAR_WEIGHT);
+                add(
+                    format!("c:{}", gram.iter().collect::<String>()),
+                    CHAR_WEIGHT,
+                );
             }
         }
     }
@@ -302,7 +305,13 @@ mod tests {
     fn commands_select_an_intent_with_full_confidence() {
         let m = matcher();
         let c = m.classify("/ask_bulk_edit");
-        assert_eq!(c.intent, IntentScore { name: "ask_bulk_edit".into(), confidence: 1.0 });
+        assert_eq!(
+            c.intent,
+            IntentScore {
+                name: "ask_bulk_edit".into(),
+                confidence: 1.0
+            }
+        );
         let c = m.classify(r#"/affirm{"row":"7"}"#);
         assert_eq!(c.intent.name, "affirm");
         assert_eq!(c.entities["row"], "7");

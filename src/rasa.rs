@@ -97,7 +97,9 @@ impl Project {
     }
 
     /// Loads `(file name, text)` pairs (the name is for messages only).
-    pub fn from_sources<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, Error> {
+    pub fn from_sources<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Error> {
         let mut project = Project::default();
         for (file, text) in files {
             let value: Value = serde_yaml_ng::from_str(text).map_err(|e| Error::Yaml {
@@ -187,7 +189,10 @@ impl Project {
                 // Entity helpers: harmless without entity extraction.
             } else {
                 let keys: Vec<&str> = item.keys().filter_map(Value::as_str).collect();
-                self.warn(file, format!("unsupported nlu entry with keys {keys:?}; skipped"));
+                self.warn(
+                    file,
+                    format!("unsupported nlu entry with keys {keys:?}; skipped"),
+                );
             }
         }
         Ok(())
@@ -212,7 +217,10 @@ impl Project {
             let mut parsed = Vec::new();
             for variant in seq(variants) {
                 let Value::Mapping(variant) = variant else {
-                    self.warn(file, format!("response `{name}` has a variant that is not a mapping"));
+                    self.warn(
+                        file,
+                        format!("response `{name}` has a variant that is not a mapping"),
+                    );
                     continue;
                 };
                 parsed.push(self.response_variant(file, name, &variant));
@@ -226,7 +234,9 @@ impl Project {
         for (key, value) in variant {
             match key.as_str().unwrap_or_default() {
                 "text" => out.text = value.as_str().map(str::to_owned),
-                "buttons" | "quick_replies" => out.buttons.extend(seq(value.clone()).iter().filter_map(button_of)),
+                "buttons" | "quick_replies" => out
+                    .buttons
+                    .extend(seq(value.clone()).iter().filter_map(button_of)),
                 "image" => out.image = value.as_str().map(str::to_owned),
                 "custom" => out.custom = serde_json::to_value(value).ok(),
                 "attachment" => out.attachment = serde_json::to_value(value).ok(),
@@ -241,12 +251,16 @@ impl Project {
         for rule in seq(value) {
             let Value::Mapping(rule) = rule else { continue };
             let name = str_at(&rule, "rule").unwrap_or_else(|| "unnamed rule".to_owned());
-            if let Some(other) = rule
-                .keys()
-                .filter_map(Value::as_str)
-                .find(|k| !matches!(*k, "rule" | "steps" | "conversation_start" | "wait_for_user_input"))
-            {
-                self.warn(file, format!("rule `{name}`: `{other}` is not supported; rule skipped"));
+            if let Some(other) = rule.keys().filter_map(Value::as_str).find(|k| {
+                !matches!(
+                    *k,
+                    "rule" | "steps" | "conversation_start" | "wait_for_user_input"
+                )
+            }) {
+                self.warn(
+                    file,
+                    format!("rule `{name}`: `{other}` is not supported; rule skipped"),
+                );
                 continue;
             }
             let steps = rule.get("steps").cloned().map(seq).unwrap_or_default();
@@ -255,14 +269,21 @@ impl Project {
             let mut simple = true;
             for step in &steps {
                 let step = step.as_mapping();
-                match (step.and_then(|s| str_at(s, "intent")), step.and_then(|s| str_at(s, "action"))) {
+                match (
+                    step.and_then(|s| str_at(s, "intent")),
+                    step.and_then(|s| str_at(s, "action")),
+                ) {
                     (Some(i), None) if intent.is_none() && actions.is_empty() => intent = Some(i),
                     (None, Some(a)) if intent.is_some() => actions.push(a),
                     _ => simple = false,
                 }
             }
             match intent {
-                Some(intent) if simple && !actions.is_empty() => self.rules.push(Rule { name, intent, actions }),
+                Some(intent) if simple && !actions.is_empty() => self.rules.push(Rule {
+                    name,
+                    intent,
+                    actions,
+                }),
                 _ => self.warn(
                     file,
                     format!("rule `{name}` is not `intent` followed by actions; rule skipped"),
@@ -359,11 +380,22 @@ mod tests {
     fn the_embedded_project_loads_cleanly() {
         let project = Project::from_sources(EMBEDDED.iter().copied()).unwrap();
         assert!(project.warnings.is_empty(), "{:?}", project.warnings);
-        for intent in ["greet", "goodbye", "bot_challenge", "ask_what_just_happened", "ask_help_current_page"] {
+        for intent in [
+            "greet",
+            "goodbye",
+            "bot_challenge",
+            "ask_what_just_happened",
+            "ask_help_current_page",
+        ] {
             let n = project.examples.iter().filter(|(i, _)| i == intent).count();
             assert!(n >= 15, "{intent} has {n} examples");
         }
-        assert!(project.rules.iter().any(|r| r.intent == "nlu_fallback" && r.actions == ["action_ask_llm"]));
+        assert!(
+            project
+                .rules
+                .iter()
+                .any(|r| r.intent == "nlu_fallback" && r.actions == ["action_ask_llm"])
+        );
         let greet = &project.responses["utter_greet"];
         assert!(greet.len() > 1, "variations");
         assert_eq!(greet[0].buttons.len(), 2);
@@ -388,17 +420,26 @@ mod tests {
         ])
         .unwrap();
         let all = project.warnings.join("\n");
-        assert!(all.contains("domain.yml: unknown key `session_config` ignored"), "{all}");
+        assert!(
+            all.contains("domain.yml: unknown key `session_config` ignored"),
+            "{all}"
+        );
         assert!(all.contains("key `condition` ignored"), "{all}");
-        assert!(all.contains("rule `r`: `condition` is not supported"), "{all}");
+        assert!(
+            all.contains("rule `r`: `condition` is not supported"),
+            "{all}"
+        );
         assert!(all.contains("`stories` are not supported"), "{all}");
         assert!(project.rules.is_empty());
     }
 
     #[test]
     fn broken_yaml_names_file_and_line() {
-        let err = Project::from_sources([("data/nlu.yml", "nlu:\n- intent: a\n  examples: |\n    - x\n - bad: [\n")])
-            .unwrap_err();
+        let err = Project::from_sources([(
+            "data/nlu.yml",
+            "nlu:\n- intent: a\n  examples: |\n    - x\n - bad: [\n",
+        )])
+        .unwrap_err();
         let message = err.to_string();
         assert!(message.starts_with("data/nlu.yml line 5"), "{message}");
     }

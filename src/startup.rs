@@ -16,10 +16,10 @@ use crate::channels;
 use crate::config::Settings;
 use crate::context::{ContextStore, OfflineSummariser, Summariser};
 use crate::dialogue::{Conversations, Copilot, LlmSetup};
+use crate::domain::ProductId;
 use crate::llm::{LlmClient, LlmSummariser, OpenAiClient, prompt};
 use crate::nlu::Matcher;
 use crate::rasa::{self, Project};
-use crate::domain::ProductId;
 use crate::state::AppState;
 use crate::web;
 

@@ -35,7 +35,12 @@ pub fn socket_payloads(messages: &[BotMessage]) -> Vec<Value> {
                 out.push(json!({ "attachment": { "type": "image", "payload": { "src": url } } }));
             }
             BotMessage::Attachment(attachment) => out.push(json!({ "attachment": attachment })),
-            BotMessage::Custom(custom) => out.push(custom.get("data").cloned().unwrap_or_else(|| custom.clone())),
+            BotMessage::Custom(custom) => out.push(
+                custom
+                    .get("data")
+                    .cloned()
+                    .unwrap_or_else(|| custom.clone()),
+            ),
         }
     }
     out
@@ -47,7 +52,9 @@ pub fn rest_items(recipient: &str, messages: &[BotMessage]) -> Vec<Value> {
     for message in messages {
         match message {
             BotMessage::Text { text, buttons } if buttons.is_empty() => {
-                out.extend(parts(text).map(|part| json!({ "recipient_id": recipient, "text": part })));
+                out.extend(
+                    parts(text).map(|part| json!({ "recipient_id": recipient, "text": part })),
+                );
             }
             BotMessage::Text { text, buttons } => {
                 let buttons: Vec<Value> = buttons
@@ -56,8 +63,12 @@ pub fn rest_items(recipient: &str, messages: &[BotMessage]) -> Vec<Value> {
                     .collect();
                 out.push(json!({ "recipient_id": recipient, "text": text, "buttons": buttons }));
             }
-            BotMessage::Image { url } => out.push(json!({ "recipient_id": recipient, "image": url })),
-            BotMessage::Attachment(a) => out.push(json!({ "recipient_id": recipient, "attachment": a })),
+            BotMessage::Image { url } => {
+                out.push(json!({ "recipient_id": recipient, "image": url }))
+            }
+            BotMessage::Attachment(a) => {
+                out.push(json!({ "recipient_id": recipient, "attachment": a }))
+            }
             BotMessage::Custom(c) => out.push(json!({ "recipient_id": recipient, "custom": c })),
         }
     }
@@ -79,9 +90,14 @@ mod tests {
             BotMessage::text("One.\n\nTwo."),
             BotMessage::Text {
                 text: "Pick\n\none".into(),
-                buttons: vec![Button { title: "Yes".into(), payload: "/affirm".into() }],
+                buttons: vec![Button {
+                    title: "Yes".into(),
+                    payload: "/affirm".into(),
+                }],
             },
-            BotMessage::Image { url: "https://x.io/a.png".into() },
+            BotMessage::Image {
+                url: "https://x.io/a.png".into(),
+            },
             BotMessage::Custom(json!({"data": {"type": "carousel"}})),
         ];
         assert_eq!(
@@ -99,7 +115,13 @@ mod tests {
 
     #[test]
     fn rest_items_carry_the_recipient() {
-        let items = rest_items("u1", &[BotMessage::text("a\n\nb"), BotMessage::Image { url: "i".into() }]);
+        let items = rest_items(
+            "u1",
+            &[
+                BotMessage::text("a\n\nb"),
+                BotMessage::Image { url: "i".into() },
+            ],
+        );
         assert_eq!(
             items,
             vec![

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::SocketIo;
 
 use super::{payloads, user_id_value};
 use crate::config::SocketIoSettings;
@@ -99,7 +99,11 @@ async fn authenticate(
     .map_err(|_| AuthError::Invalid)
 }
 
-async fn on_connect(socket: SocketRef, State(chat): State<ChatState>, TryData(auth): TryData<Value>) {
+async fn on_connect(
+    socket: SocketRef,
+    State(chat): State<ChatState>,
+    TryData(auth): TryData<Value>,
+) {
     // python-socketio puts every socket in a room named after its sid; Rasa relies on it.
     socket.join(socket.id.to_string());
     if let Some(user) = auth.ok().as_ref().and_then(user_from_metadata) {
@@ -129,7 +133,11 @@ fn requested_session(data: &Value) -> Option<String> {
         .then(|| id.to_owned())
 }
 
-async fn session_request(socket: SocketRef, State(chat): State<ChatState>, TryData(data): TryData<Value>) {
+async fn session_request(
+    socket: SocketRef,
+    State(chat): State<ChatState>,
+    TryData(data): TryData<Value>,
+) {
     let session_id = data
         .ok()
         .as_ref()
@@ -175,7 +183,11 @@ async fn user_uttered(
             other => other.clone(),
         });
     let (sender, room) = if settings.session_persistence {
-        match data.get("session_id").and_then(Value::as_str).map(str::trim) {
+        match data
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::trim)
+        {
             Some(id) if !id.is_empty() => (id.to_owned(), id.to_owned()),
             _ => {
                 tracing::warn!(

@@ -23,7 +23,8 @@ pub const ACTION_HELP_CURRENT_PAGE: &str = "action_help_current_page";
 pub const ACTION_ASK_LLM: &str = "action_ask_llm";
 
 /// Said (before the template answer) when the LLM fails, times out or babbles.
-const LLM_APOLOGY: &str = "Sorry — I couldn't reach my language model just now, so here's what I can tell you:";
+const LLM_APOLOGY: &str =
+    "Sorry — I couldn't reach my language model just now, so here's what I can tell you:";
 
 /// One incoming chat message.
 #[derive(Debug, Clone)]
@@ -141,7 +142,9 @@ impl Copilot {
             .or_else(|| inner.store.user_email(&message.user))
             .as_deref()
             .and_then(display_name);
-        let start = inner.conversations.begin_turn(&message.sender, &message.text);
+        let start = inner
+            .conversations
+            .begin_turn(&message.sender, &message.text);
         let has_activity = activity.has_activity();
         let turn = TurnContext {
             message,
@@ -165,7 +168,12 @@ impl Copilot {
         for text in messages.iter().filter_map(BotMessage::as_text) {
             inner.conversations.record_bot(&message.sender, text);
         }
-        tracing::info!(intent, confidence = classification.intent.confidence, replies = messages.len(), "chat turn");
+        tracing::info!(
+            intent,
+            confidence = classification.intent.confidence,
+            replies = messages.len(),
+            "chat turn"
+        );
         TurnResult {
             classification,
             messages,
@@ -217,7 +225,10 @@ impl Copilot {
     /// An activity-grounded answer: the LLM when configured, templates otherwise
     /// or when the LLM fails.
     async fn answer(&self, topic: Topic, turn: &TurnContext<'_>) -> String {
-        let greet = turn.first_name.as_deref().filter(|_| turn.start.first_reply);
+        let greet = turn
+            .first_name
+            .as_deref()
+            .filter(|_| turn.start.first_reply);
         let offline = || OfflineResponder.reply(topic, &turn.activity, greet);
         let Some(llm) = &self.inner.llm else {
             return offline();

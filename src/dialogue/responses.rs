@@ -71,7 +71,10 @@ mod tests {
             text: Some("Hi {name}! Ready?".into()),
             ..Default::default()
         }];
-        assert_eq!(render(&variants, Some("Casey")), [BotMessage::text("Hi Casey! Ready?")]);
+        assert_eq!(
+            render(&variants, Some("Casey")),
+            [BotMessage::text("Hi Casey! Ready?")]
+        );
         assert_eq!(render(&variants, None), [BotMessage::text("Hi! Ready?")]);
     }
 
@@ -79,7 +82,10 @@ mod tests {
     fn every_variation_is_used_eventually() {
         let variants: Vec<ResponseVariant> = ["a", "b", "c"]
             .iter()
-            .map(|t| ResponseVariant { text: Some((*t).into()), ..Default::default() })
+            .map(|t| ResponseVariant {
+                text: Some((*t).into()),
+                ..Default::default()
+            })
             .collect();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
+use async_openai::middleware::ReqwestService;
+use async_openai::middleware::retry::OpenAIRetryLayer;
 use async_openai::types::chat::{
     ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
     CreateChatCompletionRequestArgs,
@@ -26,8 +28,13 @@ impl OpenAiClient {
         let config = OpenAIConfig::new()
             .with_api_key(settings.api_key.clone())
             .with_api_base(settings.base_url.trim_end_matches('/').to_owned());
+        // async-openai retries 429/5xx on its own; that retry is set to zero so
+        // `retries` means what it says for every kind of failure (see `complete`).
+        let http = tower::ServiceBuilder::new()
+            .layer(OpenAIRetryLayer::new(0))
+            .service(ReqwestService::new(reqwest::Client::new()));
         Self {
-            client: Client::with_config(config),
+            client: Client::with_config(config).with_http_service(http),
             model: settings.model.clone(),
             timeout: Duration::from_millis(settings.timeout_ms),
             retries: settings.retries,

@@ -59,8 +59,14 @@ mod tests {
     #[test]
     fn the_user_block_follows_the_sdk_format() {
         let history = [
-            Turn { role: Role::User, text: "hi".into() },
-            Turn { role: Role::Assistant, text: "hello".into() },
+            Turn {
+                role: Role::User,
+                text: "hi".into(),
+            },
+            Turn {
+                role: Role::Assistant,
+                text: "hello".into(),
+            },
         ];
         assert_eq!(
             user_block("Recent activity:\n1. [0] click: x — /p", &history, "how?"),

@@ -136,3 +136,18 @@ impl TestApp {
         response.json().await.expect("json body")
     }
 }
+
+/// The app with its LLM pointed at `fake`, short timeouts, changed by `configure`.
+pub async fn spawn_app_with_llm(
+    fake: &crate::fake_llm::FakeLlm,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let base_url = fake.base_url.clone();
+    spawn_app_with(move |s| {
+        s.llm.api_key = "sk-test".to_owned();
+        s.llm.base_url = base_url;
+        s.llm.timeout_ms = 1_000;
+        configure(s);
+    })
+    .await
+}

@@ -3,8 +3,13 @@
 
 mod config;
 mod context;
+mod fake_llm;
 mod health;
 mod helpers;
+mod llm;
 mod nlu;
 mod reply;
+mod rest;
+mod socket_client;
+mod socketio;
 mod webhook;

@@ -23,7 +23,11 @@ fn manifest(path: &str) -> std::path::PathBuf {
 fn shipped_matcher() -> Matcher {
     let settings = Settings::load_with_env(None, |_| None).unwrap();
     let project = Project::load_dir(&manifest("intents")).unwrap();
-    Matcher::train(&project, settings.nlu.fallback_threshold, settings.nlu.ambiguity_threshold)
+    Matcher::train(
+        &project,
+        settings.nlu.fallback_threshold,
+        settings.nlu.ambiguity_threshold,
+    )
 }
 
 #[test]
@@ -43,35 +47,68 @@ fn accuracy_on_the_held_out_dev_set_is_at_least_90_percent() {
         if got.name == item.intent {
             entry.0 += 1;
         } else {
-            wrong.push(format!("{:?}: expected {}, got {} ({:.2})", item.text, item.intent, got.name, got.confidence));
+            wrong.push(format!(
+                "{:?}: expected {}, got {} ({:.2})",
+                item.text, item.intent, got.name, got.confidence
+            ));
         }
     }
     let accuracy = 1.0 - wrong.len() as f64 / dev.len() as f64;
-    eprintln!("dev accuracy {:.1}% ({} of {}); per intent {per_intent:?}", accuracy * 100.0, dev.len() - wrong.len(), dev.len());
+    eprintln!(
+        "dev accuracy {:.1}% ({} of {}); per intent {per_intent:?}",
+        accuracy * 100.0,
+        dev.len() - wrong.len(),
+        dev.len()
+    );
     for line in &wrong {
         eprintln!("  miss: {line}");
     }
-    assert!(accuracy >= 0.90, "accuracy {:.1}% is below 90%:\n{}", accuracy * 100.0, wrong.join("\n"));
+    assert!(
+        accuracy >= 0.90,
+        "accuracy {:.1}% is below 90%:\n{}",
+        accuracy * 100.0,
+        wrong.join("\n")
+    );
 }
 
 #[test]
 fn a_stock_rasa_project_loads_unchanged() {
     let project = Project::load_dir(&manifest("tests/fixtures/rasa-project")).unwrap();
-    for intent in ["greet", "goodbye", "mood_great", "mood_unhappy", "bot_challenge"] {
+    for intent in [
+        "greet",
+        "goodbye",
+        "mood_great",
+        "mood_unhappy",
+        "bot_challenge",
+    ] {
         assert!(project.intents.iter().any(|i| i == intent), "{intent}");
     }
     assert!(project.responses["utter_cheer_up"][0].image.is_some());
-    assert!(project.rules.iter().any(|r| r.intent == "goodbye" && r.actions == ["utter_goodbye"]));
+    assert!(
+        project
+            .rules
+            .iter()
+            .any(|r| r.intent == "goodbye" && r.actions == ["utter_goodbye"])
+    );
     assert!(project.regexes.iter().any(|(name, _)| name == "zipcode"));
     let warnings = project.warnings.join("\n");
-    assert!(warnings.contains("session_config"), "session_config is warned about: {warnings}");
+    assert!(
+        warnings.contains("session_config"),
+        "session_config is warned about: {warnings}"
+    );
     let matcher = Matcher::train(&project, 0.3, 0.0);
-    assert_eq!(matcher.classify("are you a human?").intent.name, "bot_challenge");
+    assert_eq!(
+        matcher.classify("are you a human?").intent.name,
+        "bot_challenge"
+    );
 }
 
 #[tokio::test]
 async fn the_server_runs_a_rasa_project_and_answers_over_rest() {
-    let app = crate::helpers::spawn_app_with(|s| s.nlu.intents_dir = manifest("tests/fixtures/rasa-project")).await;
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.nlu.intents_dir = manifest("tests/fixtures/rasa-project")
+    })
+    .await;
     let items: Vec<Value> = app
         .client
         .post(app.url("/webhooks/rest/webhook"))
@@ -100,7 +137,10 @@ async fn model_parse_answers_like_rasa() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["text"], "/ask_bulk_edit");
-    assert_eq!(body["intent"], json!({"name": "ask_bulk_edit", "confidence": 1.0}));
+    assert_eq!(
+        body["intent"],
+        json!({"name": "ask_bulk_edit", "confidence": 1.0})
+    );
     assert_eq!(body["intent_ranking"][0]["name"], "ask_bulk_edit");
 
     let body: Value = app
@@ -116,6 +156,12 @@ async fn model_parse_answers_like_rasa() {
     assert_eq!(body["intent"]["name"], "greet");
     assert!(body["intent_ranking"].as_array().unwrap().len() > 1);
 
-    let bad = app.client.post(app.url("/model/parse")).body("{}").send().await.unwrap();
+    let bad = app
+        .client
+        .post(app.url("/model/parse"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

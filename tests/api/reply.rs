@@ -29,7 +29,9 @@ async fn a_reply_picks_up_from_the_last_action_and_names_the_user_once() {
         "mentions an earlier real label: {text}"
     );
 
-    let second = app.reply_json("user_42", "remind me what I was doing").await;
+    let second = app
+        .reply_json("user_42", "remind me what I was doing")
+        .await;
     let text = second["reply"].as_str().unwrap();
     assert!(
         !text.contains("Casey"),
