@@ -12,4 +12,5 @@ mod reply;
 mod rest;
 mod socket_client;
 mod socketio;
+mod socketio_v4;
 mod webhook;

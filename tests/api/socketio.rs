@@ -202,3 +202,24 @@ async fn with_a_jwt_secret_only_signed_clients_may_connect() {
         assert!(error.contains("token"), "{auth:?}: {error}");
     }
 }
+
+#[tokio::test]
+async fn polling_from_another_origin_gets_the_origin_mirrored_with_credentials() {
+    let app = spawn_app().await;
+    for eio in ["3", "4"] {
+        let response = app
+            .client
+            .get(app.url(&format!("/socket.io/?EIO={eio}&transport=polling")))
+            .header("Origin", "https://customer-app.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "EIO={eio}");
+        let headers = response.headers();
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "https://customer-app.example"
+        );
+        assert_eq!(headers["access-control-allow-credentials"], "true");
+    }
+}
