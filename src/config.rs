@@ -48,6 +48,7 @@ pub enum Error {
 pub struct Settings {
     pub server: ServerSettings,
     pub products: Vec<ProductSettings>,
+    pub capture: CaptureSettings,
     pub context: ContextSettings,
     pub chat: ChatSettings,
     pub nlu: NluSettings,
@@ -78,6 +79,14 @@ pub enum LogFormat {
 pub struct ProductSettings {
     pub id: String,
     pub webhook_secret: String,
+    #[serde(default)]
+    pub posthog_api_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSettings {
+    pub max_decoded_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +265,16 @@ impl Settings {
                 "socketio.jwt_method",
                 "is not a known JWT algorithm",
             ));
+        }
+        let mut keys = HashSet::new();
+        for (i, product) in self.products.iter().enumerate() {
+            if !product.posthog_api_key.is_empty() && !keys.insert(product.posthog_api_key.as_str())
+            {
+                return Err(invalid(
+                    &format!("products[{i}].posthog_api_key"),
+                    "is used by another product",
+                ));
+            }
         }
         let mut ids = HashSet::new();
         for (i, product) in self.products.iter().enumerate() {

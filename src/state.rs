@@ -31,6 +31,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The product whose posthog-js project token this is.
+    pub fn product_by_token(&self, token: &str) -> Option<ProductId> {
+        self.products
+            .iter()
+            .find(|(_, p)| !p.posthog_api_key.is_empty() && p.posthog_api_key == token)
+            .map(|(id, _)| id.clone())
+    }
+
     /// The product with this id, if configured.
     pub fn product(&self, id: &str) -> Option<(ProductId, &ProductSettings)> {
         let id = ProductId::parse(id).ok()?;

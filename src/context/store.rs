@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::summariser::Summariser;
 use crate::config::ContextSettings;
-use crate::domain::{Action, ProductId, SessionId, UserId};
+use crate::domain::{Action, ActionKind, ProductId, SessionId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SessionKey {
@@ -224,6 +224,10 @@ impl ContextStore {
             });
             let job = {
                 let mut state = session.state.lock();
+                if is_submit_of_latest_click(state.latest.as_ref(), &action) {
+                    // The click already says it; "submitted the form" adds nothing.
+                    continue;
+                }
                 let stored = Stored {
                     index: state.next_index,
                     received: now,
@@ -313,6 +317,12 @@ impl ContextStore {
         UserActivity { email, sessions }
     }
 
+    /// Remembers a user's email without an action (from `$identify`, say).
+    pub fn note_email(&self, user: &UserId, email: &str) {
+        let entry = self.inner.users.get_with(user.clone(), Default::default);
+        entry.lock().email = Some(email.to_owned());
+    }
+
     /// The email a user was last seen with, even outside the lookback window.
     pub fn user_email(&self, user: &UserId) -> Option<String> {
         self.inner.users.get(user)?.lock().email.clone()
@@ -326,6 +336,20 @@ impl ContextStore {
             sessions: self.inner.sessions.entry_count(),
         }
     }
+}
+
+/// A form submit that follows a click on the same page within two seconds is
+/// that click's effect (pressing "Save changes" submits the form), not a new step.
+fn is_submit_of_latest_click(latest: Option<&Stored>, action: &Action) -> bool {
+    latest.is_some_and(|l| {
+        action.kind == ActionKind::Submit
+            && l.action.kind == ActionKind::Click
+            && l.action.page == action.page
+            && (action.timestamp - l.action.timestamp)
+                .num_milliseconds()
+                .abs()
+                <= 2_000
+    })
 }
 
 /// What a summary covers: taken under the session lock.

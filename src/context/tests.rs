@@ -335,3 +335,25 @@ fn offline_summary_names_pages_counts_and_last_action() {
             <= 600
     );
 }
+
+#[tokio::test]
+async fn a_submit_right_after_a_click_on_the_same_page_is_folded_into_it() {
+    let store = offline_store(&settings());
+    let p = product("acme");
+    let submit = |offset_ms: i64| Action {
+        kind: ActionKind::Submit,
+        phrase: "submitted 'edit-project' form on /projects".into(),
+        timestamp: click("u", "s", "x").timestamp + chrono::Duration::milliseconds(offset_ms),
+        ..click("u", "s", "edit-project")
+    };
+    store.record(&p, vec![click("u", "s", "Save changes"), submit(300)]);
+    let view = store.session(&p, &SessionId::parse("s").unwrap()).unwrap();
+    assert_eq!(
+        labels(&view),
+        ["Save changes"],
+        "the submit was the click's effect"
+    );
+    store.record(&p, vec![submit(60_000)]);
+    let view = store.session(&p, &SessionId::parse("s").unwrap()).unwrap();
+    assert_eq!(view.actions.len(), 2, "a later submit is its own step");
+}

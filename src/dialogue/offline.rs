@@ -5,7 +5,7 @@
 use crate::context::UserActivity;
 use crate::domain::Action;
 
-/// What the user is asking for, as far as templates can tell.
+/// Which built-in action is answering (from the intent's rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
     /// "What did I just do?"
@@ -14,37 +14,6 @@ pub enum Topic {
     CurrentPage,
     /// Anything else.
     Other,
-}
-
-impl Topic {
-    /// A keyword guess, for callers without an intent classifier.
-    pub fn guess(query: &str) -> Self {
-        let q = query.to_lowercase();
-        let any = |words: &[&str]| words.iter().any(|w| q.contains(w));
-        if any(&[
-            "what did i",
-            "what was i",
-            "what have i",
-            "just happen",
-            "recap",
-            "summar",
-            "what i did",
-            "what i just",
-        ]) {
-            Topic::Recap
-        } else if any(&[
-            "this page",
-            "stuck",
-            "help",
-            "what can i do",
-            "what should i",
-            "next",
-        ]) {
-            Topic::CurrentPage
-        } else {
-            Topic::Other
-        }
-    }
 }
 
 /// Earlier actions mentioned after the latest one, at most.
@@ -130,14 +99,6 @@ fn other(latest: &Action) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn topics_are_guessed_from_keywords() {
-        assert_eq!(Topic::guess("What did I just do?"), Topic::Recap);
-        assert_eq!(Topic::guess("recap please"), Topic::Recap);
-        assert_eq!(Topic::guess("I'm stuck on this page"), Topic::CurrentPage);
-        assert_eq!(Topic::guess("what is the pricing"), Topic::Other);
-    }
 
     #[test]
     fn without_activity_the_reply_says_so_and_greets_once_given() {

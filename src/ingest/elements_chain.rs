@@ -58,6 +58,51 @@ impl Element {
     }
 }
 
+/// Elements from posthog-js's `$elements` array (target first): `tag_name`,
+/// `$el_text`, `attr__*`, `nth_child`, `attributes: {…}`. Gives what [`parse`]
+/// gives for the equivalent `elements_chain`.
+pub fn from_posthog_elements(items: &[serde_json::Value]) -> Vec<Element> {
+    use serde_json::Value;
+    let text_of = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    items
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|item| {
+            let mut element = Element {
+                tag: item.get("tag_name").and_then(text_of).unwrap_or_default(),
+                ..Element::default()
+            };
+            let nested = item.get("attributes").and_then(Value::as_object);
+            for (key, value) in item.iter().chain(nested.into_iter().flatten()) {
+                let Some(value) = text_of(value) else {
+                    continue;
+                };
+                let key = match key.as_str() {
+                    "$el_text" | "text" => "text".to_owned(),
+                    "nth_child" => "nth-child".to_owned(),
+                    "nth_of_type" => "nth-of-type".to_owned(),
+                    "tag_name" | "classes" => continue,
+                    other => other.to_owned(),
+                };
+                if !element.attributes.iter().any(|(k, _)| *k == key) {
+                    element.attributes.push((key, value));
+                }
+            }
+            if let Some(classes) = item.get("classes").and_then(Value::as_array) {
+                element.classes = classes.iter().filter_map(text_of).collect();
+            } else if let Some(class) = element.attr("attr__class") {
+                element.classes = class.split_whitespace().map(str::to_owned).collect();
+            }
+            element
+        })
+        .collect()
+}
+
 /// Parses a whole chain. An empty or garbage chain gives an empty or partial list.
 pub fn parse(chain: &str) -> Vec<Element> {
     split_outside_quotes(chain, ';')
@@ -266,6 +311,24 @@ mod tests {
         let elements = parse(&chain);
         assert_eq!(elements.len(), 2);
         assert_eq!(elements[0].attr("text"), Some(long.as_str()));
+    }
+
+    #[test]
+    fn posthog_elements_arrays_give_the_same_elements_as_the_chain() {
+        let array = serde_json::json!([
+            {"tag_name": "button", "$el_text": "Save changes", "attr__class": "btn btn-primary",
+             "attr__id": "save-project", "attr__type": "submit", "nth_child": 2, "nth_of_type": 2},
+            {"tag_name": "form", "attr__id": "edit-project", "nth_child": 1, "nth_of_type": 1}
+        ]);
+        let from_array = from_posthog_elements(array.as_array().unwrap());
+        let from_chain = parse(SAVE);
+        assert_eq!(from_array[0].tag, from_chain[0].tag);
+        assert_eq!(from_array[0].classes, from_chain[0].classes);
+        assert_eq!(from_array[0].text(), from_chain[0].text());
+        assert_eq!(from_array[0].id(), from_chain[0].id());
+        assert_eq!(from_array[0].input_type(), Some("submit"));
+        assert_eq!(from_array[0].attr("nth-child"), Some("2"));
+        assert_eq!(from_array[1].id(), Some("edit-project"));
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, Error> {
     }
 }
 
+/// Parses already-decoded events (capture batches), named `batch[i]` in errors.
+pub fn parse_events(items: Vec<Value>) -> Result<Vec<Event>, Error> {
+    parse_items(items, "batch")
+}
+
 fn parse_items(items: Vec<Value>, at: &str) -> Result<Vec<Event>, Error> {
     items
         .into_iter()
@@ -194,6 +199,14 @@ impl WireEvent {
         let chain = non_empty(self.elements_chain.as_deref())
             .or_else(|| non_empty(prop_str(props, "$elements_chain")))
             .unwrap_or_default();
+        // Older posthog-js sends `$elements` (an array) instead of the string.
+        let elements = match props
+            .and_then(|p| p.get("$elements"))
+            .and_then(Value::as_array)
+        {
+            Some(items) if chain.is_empty() => elements_chain::from_posthog_elements(items),
+            _ => elements_chain::parse(&chain),
+        };
         let uuid = non_empty(self.uuid.as_deref());
         let dedupe_key = match &uuid {
             Some(uuid) => uuid.clone(),
@@ -213,7 +226,7 @@ impl WireEvent {
             el_text: non_empty(prop_str(props, "$el_text"))
                 .or_else(|| non_empty(self.button_or_link_text.as_deref())),
             page_title: non_empty(prop_str(props, "title")),
-            elements: elements_chain::parse(&chain),
+            elements,
             name,
             user_id,
             session_id,

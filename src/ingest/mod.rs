@@ -4,11 +4,54 @@
 pub mod action;
 pub mod auth;
 pub mod canonical_url;
+pub mod capture;
 pub mod elements_chain;
 pub mod event;
 
 pub use action::{Classified, classify};
-pub use event::{Event, parse_body};
+pub use event::{Event, parse_body, parse_events};
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::context::ContextStore;
+use crate::domain::ProductId;
+
+/// What a delivery became.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Delivered {
+    pub accepted: usize,
+    pub ignored: usize,
+    pub duplicates: usize,
+}
+
+/// Classifies events, drops retried deliveries, stores the actions. Ignored
+/// events still teach the store a user's email (`$identify` carries `$set.email`).
+pub fn deliver(store: &ContextStore, product: &ProductId, events: &[Event]) -> Delivered {
+    let now = Utc::now();
+    let mut delivered = Delivered::default();
+    let mut actions = Vec::with_capacity(events.len());
+    for event in events {
+        match classify(event, now) {
+            Classified::Ignored => {
+                delivered.ignored += 1;
+                if let Some(email) = &event.email {
+                    store.note_email(&event.user_id, email);
+                }
+            }
+            Classified::Action(action) => {
+                if store.first_delivery(product, &event.dedupe_key) {
+                    actions.push(*action);
+                } else {
+                    delivered.duplicates += 1;
+                }
+            }
+        }
+    }
+    delivered.accepted = actions.len();
+    store.record(product, actions);
+    delivered
+}
 
 /// Why a body was refused.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,8 @@
 //! HTTP edge: the router, its layers (request id, trace, CORS, limits, timeout),
 //! and the small handlers that are not a channel. Route tables hold no logic.
 
+pub mod assets;
+pub mod capture;
 pub mod error;
 pub mod health;
 pub mod webhook;
@@ -32,8 +34,9 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer) -> Router {
     let api = Router::new()
         .merge(health::routes())
         .merge(webhook::routes())
+        .merge(capture::routes())
         .merge(channels::routes())
-        .fallback(route_not_found)
+        .fallback(assets::static_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -89,10 +92,6 @@ fn cors(server: &ServerSettings) -> CorsLayer {
         .allow_methods(AllowMethods::mirror_request())
         .allow_headers(AllowHeaders::mirror_request())
         .max_age(Duration::from_secs(3600))
-}
-
-async fn route_not_found(method: Method, uri: Uri) -> AppError {
-    AppError::NotFound(format!("no route for {method} {}", uri.path()))
 }
 
 async fn method_not_allowed(

@@ -8,23 +8,13 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::Utc;
-use serde::Serialize;
 
 use super::AppError;
-use crate::ingest::{self, Classified, auth};
+use crate::ingest::{self, Delivered, auth};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/webhook/{product_id}", post(webhook_receive))
-}
-
-/// Counts of what a delivery became.
-#[derive(Debug, Default, Serialize)]
-struct Delivered {
-    accepted: usize,
-    ignored: usize,
-    duplicates: usize,
 }
 
 async fn webhook_receive(
@@ -51,23 +41,7 @@ async fn webhook_receive(
     }
 
     let events = ingest::parse_body(&body)?;
-    let now = Utc::now();
-    let mut delivered = Delivered::default();
-    let mut actions = Vec::with_capacity(events.len());
-    for event in &events {
-        match ingest::classify(event, now) {
-            Classified::Ignored => delivered.ignored += 1,
-            Classified::Action(action) => {
-                if state.store.first_delivery(&product, &event.dedupe_key) {
-                    actions.push(*action);
-                } else {
-                    delivered.duplicates += 1;
-                }
-            }
-        }
-    }
-    delivered.accepted = actions.len();
-    state.store.record(&product, actions);
+    let delivered = ingest::deliver(&state.store, &product, &events);
     tracing::info!(
         accepted = delivered.accepted,
         ignored = delivered.ignored,

@@ -1,6 +1,8 @@
 //! Integration tests: the real server on an ephemeral port, real HTTP clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
+mod capture;
 mod config;
 mod context;
 mod fake_llm;

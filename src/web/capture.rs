@@ -1,0 +1,132 @@
+//! PostHog-compatible capture, so posthog-js can use this server as `api_host`:
+//! `/e/`, `/i/v0/e/`, `/batch/`, `/capture/`, `/track/`, `/engage/`, plus the
+//! flags and remote-config requests posthog-js makes at start-up, answered with
+//! "no flags, autocapture on, no recordings". Captures land in the same store as
+//! webhook deliveries. 4xx for what a retry cannot fix (posthog-js drops those).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppError;
+use crate::ingest::{self, capture};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for path in ["/e", "/i/v0/e", "/batch", "/capture", "/track", "/engage"] {
+        router = router
+            .route(path, post(capture_post).get(capture_post))
+            .route(&format!("{path}/"), post(capture_post).get(capture_post));
+    }
+    for path in ["/flags", "/decide"] {
+        router = router
+            .route(path, post(flags_post).get(flags_post))
+            .route(&format!("{path}/"), post(flags_post).get(flags_post));
+    }
+    router.route("/array/{token}/{file}", get(remote_config_get))
+}
+
+#[derive(Deserialize)]
+struct CaptureParams {
+    compression: Option<String>,
+}
+
+async fn capture_post(
+    State(state): State<AppState>,
+    Query(params): Query<CaptureParams>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, AppError> {
+    let body = body.map_err(|r| AppError::from_body(r, state.settings.server.body_limit_bytes))?;
+    if body.is_empty() {
+        return Err(AppError::BadRequest("empty capture body".to_owned()));
+    }
+    let decoded = capture::decode(
+        &body,
+        params.compression.as_deref(),
+        state.settings.capture.max_decoded_bytes,
+    )
+    .map_err(|e| match e {
+        capture::CaptureError::TooLarge { limit } => AppError::PayloadTooLarge { limit },
+        other => AppError::BadRequest(other.to_string()),
+    })?;
+    let token = decoded.token.as_deref().ok_or_else(|| {
+        AppError::Unauthorized("no project API key (api_key or token) in the capture".to_owned())
+    })?;
+    let product = state.product_by_token(token).ok_or_else(|| {
+        tracing::warn!(
+            token,
+            "capture with an unknown project API key; the client will drop it"
+        );
+        AppError::Unauthorized(format!(
+            "unknown project API key '{token}': set products[].posthog_api_key"
+        ))
+    })?;
+    tracing::Span::current().record("product", product.as_str());
+    let events =
+        ingest::parse_events(decoded.events).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let delivered = ingest::deliver(&state.store, &product, &events);
+    tracing::debug!(?delivered, "capture");
+    Ok(Json(json!({ "status": 1 })))
+}
+
+/// What posthog-js needs to run quietly: autocapture on, everything else off.
+fn remote_config() -> Value {
+    json!({
+        "supportedCompression": ["gzip", "gzip-js"],
+        "autocapture_opt_out": false,
+        "autocaptureExceptions": false,
+        "elementsChainAsString": true,
+        "sessionRecording": false,
+        "heatmaps": false,
+        "capturePerformance": false,
+        "captureDeadClicks": false,
+        "surveys": false,
+        "toolbarParams": {},
+        "isAuthenticated": false,
+        "siteApps": [],
+        "defaultIdentifiedOnly": true,
+        "hasFeatureFlags": false
+    })
+}
+
+async fn flags_post() -> Json<Value> {
+    let mut answer = remote_config();
+    if let Some(map) = answer.as_object_mut() {
+        map.insert("flags".into(), json!({}));
+        map.insert("featureFlags".into(), json!({}));
+        map.insert("featureFlagPayloads".into(), json!({}));
+        map.insert("errorsWhileComputingFlags".into(), json!(false));
+        map.insert("requestId".into(), json!(uuid::Uuid::new_v4().to_string()));
+    }
+    Json(answer)
+}
+
+async fn remote_config_get(
+    Path((token, file)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let mut config = remote_config();
+    if let Some(map) = config.as_object_mut() {
+        map.insert("token".into(), json!(token));
+    }
+    match file.as_str() {
+        "config" => Ok(Json(config).into_response()),
+        "config.js" => {
+            let token = serde_json::to_string(&token).unwrap_or_default();
+            let script = format!(
+                "(function(){{window._POSTHOG_REMOTE_CONFIG=window._POSTHOG_REMOTE_CONFIG||{{}};\
+                 window._POSTHOG_REMOTE_CONFIG[{token}]={{config:{config},siteApps:[]}};}})();"
+            );
+            Ok(([(header::CONTENT_TYPE, "application/javascript")], script).into_response())
+        }
+        _ => Err(AppError::NotFound(format!(
+            "no remote config file '{file}'"
+        ))),
+    }
+}

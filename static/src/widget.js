@@ -1,0 +1,579 @@
+// Embeddable copilot chat widget: plain DOM, no framework, CSS injected here.
+//
+// It speaks Rasa's Socket.IO protocol (see shared/specs/reference-rasa-socketio.md
+// §1–§2) through socket.io-client v4 from npm:
+//   connect            → emit session_request {session_id: <stored id or null>}
+//   session_confirm    ← bare string or {session_id}; stored per userId
+//   user_uttered       → {message, session_id, customData: {userId, userHash?}}
+//   bot_uttered        ← {text}, {text, quick_replies}, {text, buttons},
+//                        {attachment: {type: 'image', payload: {src}}}, + metadata
+//
+// Two ways to use it:
+//   <script>window.CopilotWidgetConfig = {serverUrl, userId};</script>
+//   <script src="/dist/widget.js"></script>                 (auto-mounts)
+// or CopilotWidget.mount({serverUrl, userId, userHash, title, colors, open}).
+//
+// IMPORTANT: message text is never assigned with innerHTML; markdown.js builds
+// DOM nodes, so bot and user text cannot inject markup.
+import { io } from 'socket.io-client';
+import { renderMarkdown, safeHttpUrl } from './markdown.js';
+import { WIDGET_CSS } from './widget-css.js';
+
+const EVT_SESSION_REQUEST = 'session_request';
+const EVT_SESSION_CONFIRM = 'session_confirm';
+const EVT_USER_UTTERED = 'user_uttered';
+const EVT_BOT_UTTERED = 'bot_uttered';
+
+const STORAGE_PREFIX = 'copilot_session_id:';
+const TYPING_TIMEOUT_MS = 15000;
+const STYLE_ID = 'copilot-widget-style';
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+const ICONS = {
+  chat: ['M4 5.5A2.5 2.5 0 0 1 6.5 3h11A2.5 2.5 0 0 1 20 5.5v8a2.5 2.5 0 0 1-2.5 2.5H10l-4.2 3.6c-.5.4-1.3.1-1.3-.6V16A2.5 2.5 0 0 1 4 13.5z'],
+  close: ['M6 6l12 12', 'M18 6L6 18'],
+  send: ['M4 12l16-8-6 16-2.5-6.5z', 'M11.5 13.5L20 4'],
+  spark: ['M12 3l1.8 5.2L19 10l-5.2 1.8L12 17l-1.8-5.2L5 10l5.2-1.8z', 'M19 15l.8 2.2L22 18l-2.2.8L19 21l-.8-2.2L16 18l2.2-.8z'],
+};
+
+/** The one mounted instance per page (ids in the DOM must stay unique). */
+let current = null;
+
+function svgIcon(doc, name, filled) {
+  const svg = doc.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.setAttribute('fill', filled ? 'currentColor' : 'none');
+  svg.setAttribute('stroke', 'currentColor');
+  svg.setAttribute('stroke-width', filled ? '1.2' : '2');
+  svg.setAttribute('stroke-linecap', 'round');
+  svg.setAttribute('stroke-linejoin', 'round');
+  for (const d of ICONS[name]) {
+    const path = doc.createElementNS(SVG_NS, 'path');
+    path.setAttribute('d', d);
+    svg.appendChild(path);
+  }
+  return svg;
+}
+
+function el(doc, tag, attrs, children) {
+  const node = doc.createElement(tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === 'text') node.textContent = value;
+      else if (key === 'className') node.className = value;
+      else node.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  if (children) for (const child of children) if (child) node.appendChild(child);
+  return node;
+}
+
+// localStorage can throw (privacy modes, sandboxed iframes); the widget then
+// keeps the session id in memory only.
+function storageGet(key) {
+  try {
+    return window.localStorage.getItem(key);
+  } catch (_) {
+    return null;
+  }
+}
+function storageSet(key, value) {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch (_) {
+    /* memory only */
+  }
+}
+
+// ---- colours -------------------------------------------------------------
+
+function parseColor(doc, value) {
+  if (typeof value !== 'string' || value.trim() === '') return null;
+  if (typeof CSS !== 'undefined' && CSS.supports && !CSS.supports('color', value)) return null;
+  const probe = doc.createElement('span');
+  probe.style.color = value;
+  probe.style.display = 'none';
+  doc.body.appendChild(probe);
+  const rgb = getComputedStyle(probe).color;
+  probe.remove();
+  const m = /rgba?\(\s*([\d.]+)[\s,]+([\d.]+)[\s,]+([\d.]+)/.exec(rgb);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
+}
+const css = ([r, g, b], a = 1) => `rgba(${Math.round(r)}, ${Math.round(g)}, ${Math.round(b)}, ${a})`;
+const mix = (a, b, t) => a.map((v, i) => v * (1 - t) + b[i] * t);
+function luminance(rgb) {
+  const [r, g, b] = rgb.map((v) => {
+    const c = v / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+function contrast(a, b) {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** Sets the colour custom properties on the root from `colors`. */
+function applyColors(doc, root, colors) {
+  const given = colors && typeof colors === 'object' ? colors : {};
+  const read = (key, fallback) => {
+    if (given[key] === undefined) return fallback;
+    const rgb = parseColor(doc, given[key]);
+    if (!rgb) console.warn(`[copilot] ignoring colors.${key}: not a CSS colour`);
+    return rgb || fallback;
+  };
+  const primary = read('primary', [79, 70, 229]);
+  const bg = read('background', [255, 255, 255]);
+  const text = read('text', [31, 41, 55]);
+  const onPrimary = luminance(primary) > 0.4 ? [17, 24, 39] : [255, 255, 255];
+  // Chips and links use the primary colour on the background only when it is
+  // readable there (WCAG AA, 4.5:1); otherwise the text colour.
+  const accent = contrast(primary, bg) >= 4.5 ? primary : text;
+  const vars = {
+    '--copilot-primary': css(primary),
+    '--copilot-accent': css(accent),
+    '--copilot-on-primary': css(onPrimary),
+    '--copilot-bg': css(bg),
+    '--copilot-text': css(text),
+    '--copilot-muted': css(mix(bg, text, 0.6)),
+    '--copilot-line': css(mix(bg, text, 0.13)),
+    '--copilot-bot-bubble': css(mix(bg, text, 0.065)),
+    '--copilot-code-bg': css(text, 0.1),
+    '--copilot-on-primary-faint': css(onPrimary, 0.18),
+    '--copilot-primary-ring': css(primary, 0.22),
+  };
+  for (const [name, value] of Object.entries(vars)) root.style.setProperty(name, value);
+}
+
+// ---- config --------------------------------------------------------------
+
+function normaliseConfig(config) {
+  if (!config || typeof config !== 'object') {
+    throw new TypeError('CopilotWidget.mount needs a config object: {serverUrl, userId}');
+  }
+  const serverUrl = typeof config.serverUrl === 'string' ? config.serverUrl.trim() : '';
+  if (!serverUrl) throw new TypeError('CopilotWidget.mount: `serverUrl` is required');
+  const userId = config.userId === undefined || config.userId === null ? '' : String(config.userId).trim();
+  if (!userId) throw new TypeError('CopilotWidget.mount: `userId` is required');
+  const userHash =
+    config.userHash === undefined || config.userHash === null || config.userHash === ''
+      ? undefined
+      : String(config.userHash);
+  const title = typeof config.title === 'string' && config.title.trim() ? config.title.trim() : 'Copilot';
+  return {
+    serverUrl,
+    userId,
+    userHash,
+    title,
+    colors: config.colors,
+    open: config.open === true,
+    // Optional: a Socket.IO path other than /socket.io (e.g. behind a proxy).
+    socketPath: typeof config.socketPath === 'string' && config.socketPath ? config.socketPath : undefined,
+    placeholder: typeof config.placeholder === 'string' ? config.placeholder : 'Ask me anything…',
+  };
+}
+
+// ---- the widget ----------------------------------------------------------
+
+function createWidget(cfg) {
+  const doc = document;
+  const storageKey = STORAGE_PREFIX + cfg.userId;
+
+  const state = {
+    open: false,
+    socketConnected: false,
+    confirmed: false,
+    everConnected: false,
+    sessionId: storageGet(storageKey),
+    queue: [], // messages waiting for session_confirm
+    unread: 0,
+    typingTimer: null,
+    destroyed: false,
+  };
+
+  // ---- DOM ----
+  if (!doc.getElementById(STYLE_ID)) {
+    const style = el(doc, 'style', { id: STYLE_ID });
+    style.textContent = WIDGET_CSS;
+    (doc.head || doc.documentElement).appendChild(style);
+  }
+
+  const titleId = 'copilot-title';
+  const badge = el(doc, 'span', { className: 'copilot-badge', 'aria-hidden': 'true', hidden: true });
+  const unreadDesc = el(doc, 'span', { id: 'copilot-unread', className: 'copilot-sr-only' });
+  const launcher = el(
+    doc,
+    'button',
+    {
+      id: 'copilot-launcher',
+      type: 'button',
+      'aria-label': 'Open chat',
+      'aria-expanded': 'false',
+      'aria-controls': 'copilot-panel',
+    },
+    [svgIcon(doc, 'chat', true), badge],
+  );
+
+  const closeBtn = el(doc, 'button', { type: 'button', className: 'copilot-close', 'aria-label': 'Close chat' }, [
+    svgIcon(doc, 'close'),
+  ]);
+  const header = el(doc, 'div', { className: 'copilot-header' }, [
+    el(doc, 'span', { className: 'copilot-avatar', 'aria-hidden': 'true' }, [svgIcon(doc, 'spark', true)]),
+    el(doc, 'h2', { id: titleId, className: 'copilot-title', text: cfg.title }),
+    closeBtn,
+  ]);
+  const status = el(doc, 'div', { className: 'copilot-status', role: 'status', text: 'Connecting…' });
+  const empty = el(doc, 'p', {
+    className: 'copilot-empty',
+    text: 'Hi! Ask me about what you are doing in this app, or how to do something.',
+  });
+  const messages = el(doc, 'div', { id: 'copilot-messages', role: 'log', 'aria-live': 'polite' }, [empty]);
+  const typing = el(
+    doc,
+    'div',
+    { className: 'copilot-typing', role: 'status', 'aria-label': 'Copilot is typing', hidden: true },
+    [el(doc, 'span'), el(doc, 'span'), el(doc, 'span')],
+  );
+  const input = el(doc, 'textarea', {
+    id: 'copilot-input',
+    'aria-label': 'Message',
+    rows: '1',
+    placeholder: cfg.placeholder,
+    autocomplete: 'off',
+    enterkeyhint: 'send',
+  });
+  const sendBtn = el(doc, 'button', { id: 'copilot-send', type: 'submit', 'aria-label': 'Send', disabled: true }, [
+    svgIcon(doc, 'send'),
+  ]);
+  const composer = el(doc, 'form', { className: 'copilot-composer', novalidate: true }, [input, sendBtn]);
+  const panel = el(
+    doc,
+    'div',
+    { id: 'copilot-panel', role: 'dialog', 'aria-label': cfg.title, hidden: true },
+    [header, status, messages, typing, composer],
+  );
+  // `ph-no-capture` keeps PostHog autocapture from recording clicks inside the
+  // chat as product activity.
+  const root = el(doc, 'div', { id: 'copilot-root', className: 'copilot-root ph-no-capture' }, [
+    panel,
+    launcher,
+    unreadDesc,
+  ]);
+
+  const attach = () => {
+    if (state.destroyed) return;
+    doc.body.appendChild(root);
+    applyColors(doc, root, cfg.colors);
+    if (cfg.open) setOpen(true, { focus: false });
+  };
+
+  // ---- view helpers ----
+  const scrollToEnd = () => {
+    messages.scrollTop = messages.scrollHeight;
+  };
+
+  function setUnread(n) {
+    state.unread = n;
+    badge.textContent = n > 9 ? '9+' : String(n);
+    badge.hidden = n === 0;
+    unreadDesc.textContent = n === 0 ? '' : `${n} unread message${n === 1 ? '' : 's'}`;
+    if (n === 0) launcher.removeAttribute('aria-describedby');
+    else launcher.setAttribute('aria-describedby', 'copilot-unread');
+  }
+
+  function setOpen(open, { focus = true } = {}) {
+    if (state.open === open) return;
+    state.open = open;
+    panel.hidden = !open;
+    root.classList.toggle('copilot-open', open);
+    launcher.setAttribute('aria-expanded', String(open));
+    if (open) {
+      setUnread(0);
+      scrollToEnd();
+      if (focus) input.focus();
+    } else if (focus && root.contains(doc.activeElement || null)) {
+      launcher.focus();
+    }
+  }
+
+  function updateConnectionView() {
+    sendBtn.disabled = !state.socketConnected;
+    status.hidden = state.socketConnected;
+    status.textContent = state.everConnected ? 'Reconnecting…' : 'Connecting…';
+  }
+
+  function showTyping() {
+    typing.hidden = false;
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(hideTyping, TYPING_TIMEOUT_MS);
+    scrollToEnd();
+  }
+  function hideTyping() {
+    clearTimeout(state.typingTimer);
+    state.typingTimer = null;
+    typing.hidden = true;
+  }
+
+  function appendToLog(node) {
+    if (empty.parentNode) empty.remove();
+    messages.appendChild(node);
+    scrollToEnd();
+  }
+
+  function removeQuickReplies() {
+    for (const node of messages.querySelectorAll('.copilot-quick-replies')) node.remove();
+  }
+
+  function addUserBubble(text) {
+    appendToLog(el(doc, 'div', { className: 'copilot-msg copilot-user', text }));
+  }
+
+  function renderReplies(replies, kind) {
+    const group = el(doc, 'div', {
+      className: `copilot-replies copilot-${kind}`,
+      role: 'group',
+      'aria-label': kind === 'quick-replies' ? 'Suggested replies' : 'Options',
+    });
+    for (const reply of replies) {
+      if (!reply || typeof reply !== 'object') continue;
+      const title = reply.title === undefined || reply.title === null ? '' : String(reply.title);
+      if (!title) continue;
+      // A web_url button (rasa-webchat shape) becomes a link chip, http(s) only.
+      if (reply.type === 'web_url' || (reply.url && reply.payload === undefined)) {
+        const href = safeHttpUrl(reply.url);
+        if (!href) continue;
+        group.appendChild(
+          el(doc, 'a', {
+            className: 'copilot-quick-reply',
+            href,
+            target: '_blank',
+            rel: 'noopener noreferrer nofollow',
+            text: title,
+          }),
+        );
+        continue;
+      }
+      const payload = reply.payload === undefined || reply.payload === null ? title : String(reply.payload);
+      const chip = el(doc, 'button', { type: 'button', className: 'copilot-quick-reply', text: title });
+      chip.addEventListener('click', () => {
+        sendMessage(payload, title);
+        // Buttons stay (rasa-webchat behaviour); quick replies are removed by sendMessage.
+      });
+      group.appendChild(chip);
+    }
+    return group.childNodes.length ? group : null;
+  }
+
+  function renderBotMessage(raw) {
+    const msg = typeof raw === 'string' ? { text: raw } : raw;
+    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return false;
+    let rendered = false;
+    const hasText = msg.text !== undefined && msg.text !== null && String(msg.text).trim() !== '';
+    if (hasText) {
+      const bubble = el(doc, 'div', { className: 'copilot-msg copilot-bot' });
+      bubble.appendChild(renderMarkdown(doc, String(msg.text)));
+      appendToLog(bubble);
+      rendered = true;
+    }
+    const attachment = msg.attachment;
+    if (attachment && typeof attachment === 'object' && attachment.type === 'image') {
+      const payload = attachment.payload && typeof attachment.payload === 'object' ? attachment.payload : {};
+      const src = safeHttpUrl(payload.src, window.location.href);
+      if (src) {
+        const img = el(doc, 'img', { src, alt: '', loading: 'lazy' });
+        const bubble = el(doc, 'div', { className: 'copilot-msg copilot-bot copilot-image' }, [img]);
+        img.addEventListener('load', scrollToEnd, { once: true });
+        img.addEventListener('error', () => bubble.remove(), { once: true });
+        appendToLog(bubble);
+        rendered = true;
+      }
+    }
+    if (Array.isArray(msg.quick_replies) && msg.quick_replies.length) {
+      const group = renderReplies(msg.quick_replies, 'quick-replies');
+      if (group) {
+        appendToLog(group);
+        rendered = true;
+      }
+    }
+    if (Array.isArray(msg.buttons) && msg.buttons.length) {
+      const group = renderReplies(msg.buttons, 'buttons');
+      if (group) {
+        appendToLog(group);
+        rendered = true;
+      }
+    }
+    return rendered;
+  }
+
+  function onBotUttered(raw) {
+    hideTyping();
+    const metadata = raw && typeof raw === 'object' && raw.metadata && typeof raw.metadata === 'object' ? raw.metadata : {};
+    const rendered = renderBotMessage(raw);
+    if (metadata.forceOpen === true) {
+      // A proactive offer: open, but do not pull focus away from the page.
+      setOpen(true, { focus: false });
+    } else if (metadata.forceClose === true) {
+      setOpen(false, { focus: false });
+    } else if (rendered && !state.open) {
+      setUnread(state.unread + 1);
+    }
+  }
+
+  // ---- protocol ----
+  const ioOptions = { transports: ['websocket', 'polling'], tryAllTransports: true };
+  if (cfg.socketPath) ioOptions.path = cfg.socketPath;
+  const socket = io(cfg.serverUrl, ioOptions);
+
+  function emitUtterance(message) {
+    const customData = { userId: cfg.userId };
+    if (cfg.userHash !== undefined) customData.userHash = cfg.userHash;
+    socket.emit(EVT_USER_UTTERED, { message, session_id: state.sessionId, customData });
+  }
+
+  function flushQueue() {
+    while (state.confirmed && state.queue.length) emitUtterance(state.queue.shift());
+  }
+
+  /** Sends `message` (text or a payload such as "/affirm"); shows `display`. */
+  function sendMessage(message, display) {
+    const text = typeof message === 'string' ? message.trim() : '';
+    if (!text || state.destroyed) return false;
+    removeQuickReplies();
+    addUserBubble(display === undefined ? text : display);
+    showTyping();
+    if (state.confirmed && socket.connected) emitUtterance(text);
+    else state.queue.push(text);
+    return true;
+  }
+
+  socket.on('connect', () => {
+    state.socketConnected = true;
+    state.everConnected = true;
+    state.confirmed = false;
+    updateConnectionView();
+    socket.emit(EVT_SESSION_REQUEST, { session_id: state.sessionId || null });
+  });
+  socket.on(EVT_SESSION_CONFIRM, (payload) => {
+    let id = null;
+    if (typeof payload === 'string') id = payload;
+    else if (payload && typeof payload === 'object' && typeof payload.session_id === 'string') id = payload.session_id;
+    if (id) {
+      state.sessionId = id;
+      storageSet(storageKey, id);
+    }
+    state.confirmed = Boolean(state.sessionId);
+    flushQueue();
+  });
+  socket.on(EVT_BOT_UTTERED, onBotUttered);
+  socket.on('disconnect', (reason) => {
+    state.socketConnected = false;
+    state.confirmed = false;
+    updateConnectionView();
+    // After a server-side disconnect socket.io-client does not retry on its own.
+    if (reason === 'io server disconnect' && !state.destroyed) socket.connect();
+  });
+  socket.on('connect_error', () => {
+    state.everConnected = true; // show "Reconnecting…" while retries run
+    updateConnectionView();
+  });
+  updateConnectionView();
+
+  // ---- input ----
+  launcher.addEventListener('click', () => setOpen(!state.open));
+  closeBtn.addEventListener('click', () => setOpen(false));
+  root.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && state.open) {
+      event.stopPropagation();
+      setOpen(false);
+      launcher.focus();
+    }
+  });
+  const autosize = () => {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight + 2, 120)}px`;
+  };
+  input.addEventListener('input', autosize);
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      if (typeof composer.requestSubmit === 'function') composer.requestSubmit();
+      else composer.dispatchEvent(new Event('submit', { cancelable: true }));
+    }
+  });
+  // The send button is disabled while disconnected, but Enter still works: the
+  // message is queued and goes out after the next session_confirm.
+  composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (sendMessage(input.value)) {
+      input.value = '';
+      autosize();
+    }
+    input.focus();
+  });
+
+  // Last, so everything attach() (and setOpen) uses is initialised.
+  if (doc.body) attach();
+  else doc.addEventListener('DOMContentLoaded', attach, { once: true });
+
+  const handle = {
+    open: () => setOpen(true),
+    close: () => setOpen(false),
+    toggle: () => setOpen(!state.open),
+    isOpen: () => state.open,
+    /** Sends a message as if typed (or a payload with a separate display text). */
+    send: (message, display) => sendMessage(message, display),
+    get sessionId() {
+      return state.sessionId;
+    },
+    get connected() {
+      return state.socketConnected && state.confirmed;
+    },
+    socket,
+    destroy() {
+      state.destroyed = true;
+      hideTyping();
+      socket.close();
+      root.remove();
+      doc.removeEventListener('DOMContentLoaded', attach);
+      if (current === handle) current = null;
+    },
+  };
+  return handle;
+}
+
+/**
+ * Mounts the widget and returns its handle. One widget per page: a second
+ * call returns the existing handle (call `destroy()` first to remount).
+ *
+ * @param {{serverUrl: string, userId: string, userHash?: string, title?: string,
+ *          colors?: {primary?: string, background?: string, text?: string},
+ *          open?: boolean, socketPath?: string, placeholder?: string}} config
+ */
+export function mount(config) {
+  const cfg = normaliseConfig(config);
+  if (current) {
+    console.warn('[copilot] widget already mounted; returning the existing instance');
+    return current;
+  }
+  current = createWidget(cfg);
+  return current;
+}
+
+// Also reachable as `window.CopilotWidget.mount` when this module is bundled
+// into another script (the demo) rather than loaded as widget.js.
+if (typeof window !== 'undefined') {
+  if (!window.CopilotWidget) window.CopilotWidget = { mount };
+  // Auto-mount: one <script> tag plus `window.CopilotWidgetConfig = {...}`.
+  const autoConfig = window.CopilotWidgetConfig;
+  if (autoConfig && typeof autoConfig === 'object') {
+    try {
+      mount(autoConfig);
+    } catch (err) {
+      console.error(`[copilot] could not mount from window.CopilotWidgetConfig: ${err.message}`);
+    }
+  }
+}
