@@ -53,7 +53,67 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub nlu: NluSettings,
     pub socketio: SocketIoSettings,
+    pub proactive: ProactiveSettings,
     pub llm: LlmSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProactiveSettings {
+    pub enabled: bool,
+    pub interaction_timeout_seconds: f64,
+    pub cooldown_seconds: f64,
+    pub tick_seconds: f64,
+    pub max_sessions: u64,
+    #[serde(default)]
+    pub triggers: Vec<TriggerSettings>,
+}
+
+/// One proactive trigger (`[[proactive.triggers]]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TriggerSettings {
+    pub id: String,
+    #[serde(flatten)]
+    pub rule: TriggerRule,
+    pub message: String,
+    #[serde(default)]
+    pub quick_replies: Vec<QuickReplySettings>,
+    #[serde(default)]
+    pub interaction_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    pub cooldown_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TriggerRule {
+    RepeatedAction {
+        min_count: usize,
+        within_seconds: f64,
+        #[serde(default)]
+        action_type: Option<String>,
+        #[serde(default)]
+        labels: Vec<String>,
+    },
+    PagePingPong {
+        within_seconds: f64,
+    },
+    Dwell {
+        dwell_seconds: f64,
+        #[serde(default = "default_dwell_actions")]
+        max_actions: usize,
+    },
+}
+
+fn default_dwell_actions() -> usize {
+    5
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickReplySettings {
+    pub title: String,
+    pub payload: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,6 +325,46 @@ impl Settings {
                 "socketio.jwt_method",
                 "is not a known JWT algorithm",
             ));
+        }
+        let p = &self.proactive;
+        for (key, value) in [
+            (
+                "proactive.interaction_timeout_seconds",
+                p.interaction_timeout_seconds,
+            ),
+            ("proactive.cooldown_seconds", p.cooldown_seconds),
+            ("proactive.tick_seconds", p.tick_seconds),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        for (i, trigger) in p.triggers.iter().enumerate() {
+            let seconds = [
+                trigger.interaction_timeout_seconds,
+                trigger.cooldown_seconds,
+            ]
+            .into_iter()
+            .flatten()
+            .chain(match trigger.rule {
+                TriggerRule::RepeatedAction { within_seconds, .. }
+                | TriggerRule::PagePingPong { within_seconds } => Some(within_seconds),
+                TriggerRule::Dwell { dwell_seconds, .. } => Some(dwell_seconds),
+            });
+            for value in seconds {
+                if !(value.is_finite() && value >= 0.0) {
+                    return Err(invalid(
+                        &format!("proactive.triggers[{i}]"),
+                        "durations must be 0 or more seconds",
+                    ));
+                }
+            }
+            if trigger.message.trim().is_empty() {
+                return Err(invalid(
+                    &format!("proactive.triggers[{i}].message"),
+                    "must not be empty",
+                ));
+            }
         }
         let mut keys = HashSet::new();
         for (i, product) in self.products.iter().enumerate() {

@@ -18,7 +18,9 @@ use crate::context::{ContextStore, OfflineSummariser, Summariser};
 use crate::dialogue::{Conversations, Copilot, LlmSetup};
 use crate::domain::ProductId;
 use crate::llm::{LlmClient, LlmSummariser, OpenAiClient, prompt};
+use crate::metrics::Metrics;
 use crate::nlu::Matcher;
+use crate::proactive::Proactive;
 use crate::rasa::{self, Project};
 use crate::state::AppState;
 use crate::web;
@@ -112,8 +114,18 @@ impl Application {
         let tasks = TaskTracker::new();
         let store = ContextStore::new(&settings.context, summariser, tasks.clone());
         let conversations = Conversations::new(&settings.chat);
-        let copilot = Copilot::new(store.clone(), conversations, &project, matcher, llm);
-        let (socket_layer, io) = channels::socketio::layer(copilot.clone(), &settings.socketio);
+        let metrics = Metrics::new();
+        let copilot = Copilot::new(
+            store.clone(),
+            conversations,
+            &project,
+            matcher,
+            llm,
+            metrics.clone(),
+        );
+        let proactive = Proactive::new(&settings.proactive, store.clone(), metrics.clone());
+        let (socket_layer, io) =
+            channels::socketio::layer(copilot.clone(), proactive.clone(), &settings.socketio);
         // Product ids were validated with the settings; an invalid one cannot reach here.
         let products: HashMap<ProductId, _> = settings
             .products
@@ -122,6 +134,8 @@ impl Application {
             .collect();
         let state = AppState {
             copilot,
+            proactive,
+            metrics,
             io,
             store,
             products: Arc::new(products),
@@ -152,6 +166,7 @@ impl Application {
         let tasks = self.state.tasks.clone();
         tracing::info!(port = self.port, "copilot-server listening");
         let io = self.state.io.clone();
+        tasks.spawn(self.state.proactive.clone().run(shutdown.clone()));
         let router = web::router(self.state, self.socket_layer);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())

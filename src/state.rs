@@ -22,6 +22,10 @@ pub struct AppState {
     pub store: ContextStore,
     /// Answers questions; shared by every channel.
     pub copilot: Copilot,
+    /// Proactive triggers and per-session state machines.
+    pub proactive: crate::proactive::Proactive,
+    /// Counters behind `/metrics`.
+    pub metrics: crate::metrics::Metrics,
     /// The Socket.IO handle, for pushing messages outside a chat turn.
     pub io: SocketIo,
     /// Cancelled when the server is asked to stop.

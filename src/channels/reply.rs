@@ -50,6 +50,7 @@ async fn reply_get(
                 "query parameter `query` is required and must not be empty".to_owned(),
             )
         })?;
+    state.proactive.on_user_message(&user);
     let reply = state.copilot.reply(&user, query).await;
     Ok(Json(ReplyBody {
         reply: reply.text,

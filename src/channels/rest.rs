@@ -69,6 +69,7 @@ async fn rest_message_post(
     let text = body.message.unwrap_or_default();
     let user = user_id_from(body.metadata.as_ref(), &sender)
         .map_err(|e| AppError::BadRequest(format!("sender {e}")))?;
+    state.proactive.on_user_message(&user);
     let result = state
         .copilot
         .handle(&UserMessage {

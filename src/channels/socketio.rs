@@ -13,8 +13,9 @@ use socketioxide::layer::SocketIoLayer;
 
 use super::{payloads, user_id_value};
 use crate::config::SocketIoSettings;
-use crate::dialogue::{Copilot, UserMessage};
+use crate::dialogue::{BotMessage, Copilot, UserMessage};
 use crate::domain::UserId;
+use crate::proactive::{Delivery, Notifier, Proactive};
 
 pub const SESSION_REQUEST: &str = "session_request";
 pub const SESSION_CONFIRM: &str = "session_confirm";
@@ -25,6 +26,7 @@ const MAX_SESSION_ID_LEN: usize = 256;
 #[derive(Clone)]
 pub struct ChatState {
     copilot: Copilot,
+    proactive: Proactive,
     settings: Arc<SocketIoSettings>,
 }
 
@@ -52,16 +54,71 @@ enum AuthError {
 }
 
 /// The Socket.IO layer and its handle, with the `/` namespace registered.
-pub fn layer(copilot: Copilot, settings: &SocketIoSettings) -> (SocketIoLayer, SocketIo) {
+/// Proactive offers are delivered through it once the layer exists.
+pub fn layer(
+    copilot: Copilot,
+    proactive: Proactive,
+    settings: &SocketIoSettings,
+) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_payload(settings.max_payload_bytes)
         .with_state(ChatState {
-            copilot,
+            copilot: copilot.clone(),
+            proactive: proactive.clone(),
             settings: Arc::new(settings.clone()),
         })
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
+    proactive.set_notifier(Arc::new(SocketNotifier {
+        io: io.clone(),
+        copilot,
+        bot_message_evt: settings.bot_message_evt.clone(),
+    }));
     (layer, io)
+}
+
+/// Delivers proactive offers to every socket a user has open, with
+/// `metadata.forceOpen` so widgets (ours and rasa-webchat) open themselves.
+struct SocketNotifier {
+    io: SocketIo,
+    copilot: Copilot,
+    bot_message_evt: String,
+}
+
+#[async_trait::async_trait]
+impl Notifier for SocketNotifier {
+    async fn offer(&self, user: &UserId, message: &BotMessage) -> Delivery {
+        let sockets = self.io.to(user_room(user)).sockets();
+        if sockets.is_empty() {
+            return Delivery::NoSocket;
+        }
+        let mut payloads = payloads::socket_payloads(std::slice::from_ref(message));
+        if let Some(last) = payloads.last_mut() {
+            last["metadata"] = serde_json::json!({ "forceOpen": true });
+        }
+        let mut sessions: Vec<String> = Vec::new();
+        for socket in &sockets {
+            for payload in &payloads {
+                if let Err(error) = socket.emit(&self.bot_message_evt, payload) {
+                    tracing::warn!(sid = %socket.id, %error, "could not deliver an offer");
+                }
+            }
+            let session = socket
+                .extensions
+                .get::<SessionExt>()
+                .map_or_else(|| socket.id.to_string(), |SessionExt(id)| id);
+            if !sessions.contains(&session) {
+                sessions.push(session);
+            }
+        }
+        // The offer is part of each conversation it appeared in.
+        if let Some(text) = message.as_text() {
+            for session in &sessions {
+                self.copilot.conversations().record_bot(session, text);
+            }
+        }
+        Delivery::Delivered(sockets.len())
+    }
 }
 
 /// Rasa's check: `auth.token`, a leading `Bearer ` stripped, verified with the
@@ -218,6 +275,7 @@ async fn user_uttered(
             }
         },
     };
+    chat.proactive.on_user_message(&user);
     let result = chat
         .copilot
         .handle(&UserMessage { sender, user, text })

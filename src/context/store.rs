@@ -76,6 +76,8 @@ pub struct SessionView {
     pub actions: Vec<(u64, Action)>,
     /// The newest action within the lookback window, summarised or not.
     pub latest: Option<Action>,
+    /// Time since the newest action arrived (zero for an empty session).
+    pub idle_for: Duration,
 }
 
 impl SessionView {
@@ -400,6 +402,9 @@ impl Inner {
                 .as_ref()
                 .filter(|s| fresh(s.received))
                 .map(|s| s.action.clone()),
+            idle_for: state.latest.as_ref().map_or(Duration::ZERO, |s| {
+                now.saturating_duration_since(s.received)
+            }),
         }
     }
 

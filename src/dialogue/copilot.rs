@@ -10,6 +10,7 @@ use crate::config::LlmSettings;
 use crate::context::{ContextStore, UserActivity};
 use crate::domain::UserId;
 use crate::llm::{Completion, LlmClient, prompt};
+use crate::metrics::{IntentLabels, Metrics};
 use crate::nlu::{Classification, Matcher};
 use crate::rasa::{Project, ResponseVariant};
 
@@ -86,6 +87,7 @@ struct Inner {
     /// intent → actions, from the rules.
     rules: HashMap<String, Vec<String>>,
     llm: Option<LlmSetup>,
+    metrics: Metrics,
 }
 
 /// Everything one action needs to know about the turn.
@@ -103,6 +105,7 @@ impl Copilot {
         project: &Project,
         matcher: Matcher,
         llm: Option<LlmSetup>,
+        metrics: Metrics,
     ) -> Self {
         let mut rules = HashMap::new();
         for rule in &project.rules {
@@ -119,6 +122,7 @@ impl Copilot {
                 responses: project.responses.clone(),
                 rules,
                 llm,
+                metrics,
             }),
         }
     }
@@ -154,6 +158,13 @@ impl Copilot {
         };
 
         let intent = classification.intent.name.as_str();
+        inner
+            .metrics
+            .chat_turns
+            .get_or_create(&IntentLabels {
+                intent: intent.to_owned(),
+            })
+            .inc();
         let actions: Vec<String> = match inner.rules.get(intent) {
             Some(actions) => actions.clone(),
             None => {

@@ -15,14 +15,17 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::context::ContextStore;
-use crate::domain::ProductId;
+use crate::domain::{ProductId, SessionId};
 
 /// What a delivery became.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivered {
     pub accepted: usize,
     pub ignored: usize,
     pub duplicates: usize,
+    /// Sessions that received new actions (for proactive triggers).
+    #[serde(skip)]
+    pub sessions: Vec<SessionId>,
 }
 
 /// Classifies events, drops retried deliveries, stores the actions. Ignored
@@ -49,6 +52,11 @@ pub fn deliver(store: &ContextStore, product: &ProductId, events: &[Event]) -> D
         }
     }
     delivered.accepted = actions.len();
+    for action in &actions {
+        if !delivered.sessions.contains(&action.session_id) {
+            delivered.sessions.push(action.session_id.clone());
+        }
+    }
     store.record(product, actions);
     delivered
 }

@@ -72,6 +72,7 @@ async fn capture_post(
     let events =
         ingest::parse_events(decoded.events).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let delivered = ingest::deliver(&state.store, &product, &events);
+    super::webhook::settle(&state, &product, &delivered).await;
     tracing::debug!(?delivered, "capture");
     Ok(Json(json!({ "status": 1 })))
 }

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod capture;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod webhook;
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer) -> Router {
     let server = &state.settings.server;
     let api = Router::new()
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(webhook::routes())
         .merge(capture::routes())
         .merge(channels::routes())

@@ -10,8 +10,22 @@ use axum::routing::post;
 use axum::{Json, Router};
 
 use super::AppError;
+use crate::domain::ProductId;
 use crate::ingest::{self, Delivered, auth};
+use crate::metrics::Metrics;
 use crate::state::AppState;
+
+/// After a delivery is stored: count it and let proactive triggers look at it.
+pub async fn settle(state: &AppState, product: &ProductId, delivered: &Delivered) {
+    let events = &state.metrics.events;
+    Metrics::count(events, "accepted", delivered.accepted as u64);
+    Metrics::count(events, "ignored", delivered.ignored as u64);
+    Metrics::count(events, "duplicate", delivered.duplicates as u64);
+    state
+        .proactive
+        .on_actions(product, &delivered.sessions)
+        .await;
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/webhook/{product_id}", post(webhook_receive))
@@ -42,6 +56,7 @@ async fn webhook_receive(
 
     let events = ingest::parse_body(&body)?;
     let delivered = ingest::deliver(&state.store, &product, &events);
+    settle(&state, &product, &delivered).await;
     tracing::info!(
         accepted = delivered.accepted,
         ignored = delivered.ignored,

@@ -2,7 +2,7 @@
 //
 // It speaks Rasa's Socket.IO protocol (see shared/specs/reference-rasa-socketio.md
 // §1–§2) through socket.io-client v4 from npm:
-//   connect            → emit session_request {session_id: <stored id or null>}
+//   connect (auth {userId}) → emit session_request {session_id: <stored id or null>, customData: {userId}}
 //   session_confirm    ← bare string or {session_id}; stored per userId
 //   user_uttered       → {message, session_id, customData: {userId, userHash?}}
 //   bot_uttered        ← {text}, {text, quick_replies}, {text, buttons},
@@ -424,7 +424,11 @@ function createWidget(cfg) {
   }
 
   // ---- protocol ----
-  const ioOptions = { transports: ['websocket', 'polling'], tryAllTransports: true };
+  // The user id also goes in the connect auth (and session_request), so the
+  // server can push proactive offers before the user has typed anything.
+  const identity = { userId: cfg.userId };
+  if (cfg.userHash !== undefined) identity.userHash = cfg.userHash;
+  const ioOptions = { transports: ['websocket', 'polling'], tryAllTransports: true, auth: identity };
   if (cfg.socketPath) ioOptions.path = cfg.socketPath;
   const socket = io(cfg.serverUrl, ioOptions);
 
@@ -455,7 +459,7 @@ function createWidget(cfg) {
     state.everConnected = true;
     state.confirmed = false;
     updateConnectionView();
-    socket.emit(EVT_SESSION_REQUEST, { session_id: state.sessionId || null });
+    socket.emit(EVT_SESSION_REQUEST, { session_id: state.sessionId || null, customData: identity });
   });
   socket.on(EVT_SESSION_CONFIRM, (payload) => {
     let id = null;

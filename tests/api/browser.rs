@@ -149,3 +149,23 @@ async fn rasa_webchat_works_against_the_server_unchanged() {
     let app = spawn_app().await;
     run_e2e(&app.address, "webchat", &chromium, &["rasa-webchat.png"]).await;
 }
+
+#[tokio::test]
+async fn the_demo_offers_bulk_edit_after_three_single_edits() {
+    let Some(chromium) = browser_ready(
+        "the_demo_offers_bulk_edit_after_three_single_edits",
+        &["playwright-core"],
+    ) else {
+        return;
+    };
+    // e2e.mjs edits rows 1-3 with the widget closed; the server must push the
+    // bulk-edit offer (forceOpen) and answer its "Show me bulk edit" chip.
+    let app = spawn_app().await;
+    run_e2e(
+        &app.address,
+        "proactive",
+        &chromium,
+        &["proactive-offer.png", "proactive-answer.png"],
+    )
+    .await;
+}

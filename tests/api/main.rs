@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod llm;
 mod nlu;
+mod proactive;
 mod reply;
 mod rest;
 mod socket_client;

@@ -2,7 +2,7 @@
 // End-to-end browser tests for copilot-server, driven by playwright-core and a
 // system Chromium (never `npx playwright install`).
 //
-//   node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only demo|webchat]
+//   node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only demo|webchat|proactive]
 //
 // Scenarios:
 //   webchat  rasa-webchat 1.0.1, unchanged, served from this script's own
@@ -12,6 +12,11 @@
 //   demo     the server's own demo app at `${server}/`: real posthog-js capture
 //            of a click on "Save changes" reaches the server, then the copilot
 //            widget answers "what did I just do?" from it. Console errors fail it.
+//   proactive the demo app again, widget left closed: three single edits (Edit,
+//            change the priority, "Save changes" on rows 1-3) make the server push
+//            a bulk-edit offer over the socket (metadata.forceOpen), so the panel
+//            opens by itself; its "Show me bulk edit" chip gets an answer naming
+//            "Apply to selected". Console errors fail it.
 //
 // Env: COPILOT_CHROMIUM (default /usr/bin/chromium).
 // Prints one `PASS <scenario>` / `FAIL <scenario>: <reason>` line per scenario and
@@ -27,6 +32,7 @@ const ROOT = path.resolve(HERE, '..', '..');
 const WEBCHAT_LIB = path.join(ROOT, 'node_modules', 'rasa-webchat', 'lib');
 const FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'posthog-webhook-autocapture.json');
 const WEBHOOK_SECRET = 'demo-secret-change-me';
+const SCENARIOS = ['demo', 'webchat', 'proactive'];
 const OVERALL_MS = 90_000;
 const STARTED = Date.now();
 
@@ -49,14 +55,14 @@ function parseArgs(argv) {
   }
   if (!args.server) usage('--server is required');
   if (!args.out) usage('--out is required');
-  if (args.only && !['demo', 'webchat'].includes(args.only)) usage(`--only must be demo or webchat, got ${args.only}`);
+  if (args.only && !SCENARIOS.includes(args.only)) usage(`--only must be one of ${SCENARIOS.join(', ')}, got ${args.only}`);
   args.server = args.server.replace(/\/+$/, '');
   return args;
 }
 
 function usage(problem) {
   if (problem) console.error(`e2e.mjs: ${problem}`);
-  console.error('usage: node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only demo|webchat]');
+  console.error('usage: node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only demo|webchat|proactive]');
   process.exit(2);
 }
 
@@ -515,11 +521,218 @@ async function scenarioDemo(browser) {
   }
 }
 
+// ---------------------------------------------------------------- scenario (c): a proactive offer
+
+const OFFER_TEXT = 'Bulk edit can change many at once';
+const OFFER_CHIPS = ['Show me bulk edit', 'No thanks'];
+const ANSWER_TEXT = 'Apply to selected';
+const PROACTIVE_EDITS = 3;
+
+/**
+ * How many clicks on "Save changes" a user's context text shows: one per raw
+ * line (`3. [7] click: Clicked 'Save changes' button on / — …`) plus the counts in
+ * the offline rolling summary (`Clicked 'Edit' 3 times, 'Save changes' once.`),
+ * which replaces the raw lines it covers once enough of them piled up.
+ */
+function countSaveClicks(ctx) {
+  let n = 0;
+  for (const line of ctx.split('\n')) if (/^(?:\d+\.\s+)?\[\d+\] click: Clicked 'Save changes'/.test(line.trim())) n++;
+  for (const m of ctx.matchAll(/'Save changes' (?:once|(\d+) times)/g)) n += m[1] ? Number(m[1]) : 1;
+  return n;
+}
+
+async function demoUserContext() {
+  const body = await getJson(`${args.server}/context/${encodeURIComponent(DEMO_USER)}`);
+  const ctx = typeof body.context === 'string' ? body.context : JSON.stringify(body.context ?? '');
+  return { body, ctx };
+}
+
+async function scenarioProactive(browser) {
+  const S = 'proactive';
+  const offerShot = path.join(args.out, 'proactive-offer.png');
+  const answerShot = path.join(args.out, 'proactive-answer.png');
+  const errors = [];
+  const consoleLines = [];
+  const blocked = [];
+  const failedRequests = [];
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: USER_AGENT });
+  await blockExternal(context, blocked);
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    consoleLines.push(`${m.type()}: ${m.text()}`);
+    if (m.type() === 'error' && !isIgnorableConsole(m)) {
+      const where = m.location() && m.location().url ? ` (${m.location().url})` : '';
+      errors.push(`console.error: ${m.text()}${where}`);
+    }
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    if (!/favicon/i.test(r.url())) failedRequests.push(`${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !/favicon/i.test(r.url())) failedRequests.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
+  });
+  const panel = page.locator(DEMO.panel);
+  const botTexts = () => page.locator(DEMO.botMsg).allTextContents();
+
+  try {
+    await step(S, `open ${args.server}/ (the chat widget stays closed)`, async () => {
+      const res = await page.goto(`${args.server}/`, { waitUntil: 'load', timeout: 10_000 });
+      if (!res) fail('no response for /');
+      if (!res.ok()) fail(`GET ${args.server}/ returned ${res.status()}: the demo app is not served`);
+      const type = res.headers()['content-type'] || '';
+      if (!type.includes('text/html')) fail(`GET ${args.server}/ returned content-type ${JSON.stringify(type)}, not HTML`);
+    });
+
+    // The offer can only reach a widget whose socket is up; waiting here keeps
+    // the test from racing the connection.
+    await step(S, 'wait for the widget socket to connect (panel still closed)', async () => {
+      try {
+        await page.waitForFunction(() => Boolean(window.__demo && window.__demo.widget && window.__demo.widget.connected), null, {
+          timeout: 10_000,
+          polling: 100,
+        });
+      } catch {
+        fail('window.__demo.widget.connected never became true: the widget did not connect to the server');
+      }
+      if (await panel.isVisible()) fail('#copilot-panel is open before anything happened');
+    });
+
+    // When an earlier scenario (demo) ran against the same server, demo_user
+    // already has saved edits; count from there.
+    const baseline = await step(S, `count "Save changes" clicks already in /context/${DEMO_USER}`, async () => {
+      const n = countSaveClicks((await demoUserContext()).ctx);
+      log(S, `${n} earlier "Save changes" click(s) in the context`);
+      return n;
+    });
+
+    const rows = page.locator('tbody tr').filter({ has: page.locator('button', { hasText: /\bEdit\b/ }) });
+    for (let row = 1; row <= PROACTIVE_EDITS; row++) {
+      if (await panel.isVisible()) {
+        const texts = await botTexts();
+        // Only excusable when earlier edits by demo_user (another scenario) may have counted.
+        if (!baseline) fail(`#copilot-panel opened after only ${row - 1} edit(s), before row ${row}; bot messages: ${JSON.stringify(texts)}`);
+        log(S, `the panel opened after ${row - 1} edit(s) here (+${baseline} earlier); not editing further rows`);
+        break;
+      }
+      await step(S, `row ${row}: click its Edit button`, async () => {
+        const edit = rows.nth(row - 1).locator('button', { hasText: /\bEdit\b/ }).first();
+        try {
+          await edit.waitFor({ state: 'visible', timeout: 10_000 });
+        } catch {
+          fail(`table row ${row} has no visible "Edit" button (DOM contract: each <tr> has an Edit button)`);
+        }
+        await edit.click({ timeout: 5_000 });
+      });
+
+      await step(S, `row ${row}: change the priority in form#edit-project`, async () => {
+        try {
+          await page.locator(DEMO.form).waitFor({ state: 'visible', timeout: 5_000 });
+        } catch {
+          fail(`form#edit-project did not become visible after clicking row ${row}'s Edit`);
+        }
+        const select = page.locator(DEMO.priority);
+        if ((await select.count()) === 0) fail('form#edit-project has no select[name=priority]');
+        const { current, options } = await select.evaluate((el) => ({
+          current: el.value,
+          options: [...el.options].filter((o) => !o.disabled).map((o) => o.value),
+        }));
+        const next = options.find((v) => v !== current);
+        if (next === undefined) fail(`select[name=priority] offers no other value than ${JSON.stringify(current)}`);
+        await select.selectOption(next, { timeout: 5_000 });
+        log(S, `row ${row}: priority ${JSON.stringify(current)} -> ${JSON.stringify(next)}`);
+      });
+
+      await step(S, `row ${row}: click "Save changes" and wait for the dialog to close`, async () => {
+        const save = page.locator(DEMO.save, { hasText: 'Save changes' }).first();
+        if ((await save.count()) === 0) fail('form#edit-project has no button with text "Save changes"');
+        await save.click({ timeout: 5_000 });
+        try {
+          await page.locator(DEMO.form).waitFor({ state: 'hidden', timeout: 5_000 });
+        } catch {
+          fail(`the edit dialog was still open 5 s after "Save changes" on row ${row}`);
+        }
+      });
+
+      const want = baseline + row;
+      await step(S, `row ${row}: poll /context/${DEMO_USER} until it shows ${want} "Save changes" click(s)`, () =>
+        pollUntil(
+          `/context/${DEMO_USER} to show row ${row}'s "Save changes" (${want} in all; posthog-js -> server capture)`,
+          async () => {
+            const { body, ctx } = await demoUserContext();
+            const n = countSaveClicks(ctx);
+            if (n >= want) return { done: true, value: n };
+            return { done: false, detail: `${n} click(s), has_activity=${body.has_activity}, context=${JSON.stringify(ctx).slice(-240)}` };
+          },
+          { timeout: 20_000, interval: 250 }
+        )
+      );
+    }
+
+    await step(S, `wait up to 20 s for the pushed offer: #copilot-panel opens by itself with "${OFFER_TEXT}"`, async () => {
+      try {
+        await panel.waitFor({ state: 'visible', timeout: 20_000 });
+      } catch {
+        const texts = await botTexts();
+        fail(`#copilot-panel did not open by itself within 20 s of the third edit (no forceOpen offer arrived); bot messages: ${JSON.stringify(texts)}`);
+      }
+      try {
+        await page.waitForFunction(
+          ({ sel, text }) => [...document.querySelectorAll(sel)].some((e) => e.textContent.includes(text)),
+          { sel: `${DEMO.panel} ${DEMO.botMsg}`, text: OFFER_TEXT },
+          { timeout: 5_000, polling: 100 }
+        );
+      } catch {
+        fail(`the open panel has no ${DEMO.botMsg} containing "${OFFER_TEXT}"; bot messages: ${JSON.stringify(await botTexts())}`);
+      }
+      const chips = (await page.locator(`${DEMO.panel} ${DEMO.quickReply}`).allTextContents()).map((t) => t.trim());
+      const missing = OFFER_CHIPS.filter((c) => !chips.includes(c));
+      if (missing.length) fail(`the offer lacks quick-reply chip(s) ${JSON.stringify(missing)}; chips: ${JSON.stringify(chips)}`);
+      log(S, `offer: ${JSON.stringify((await botTexts()).filter((t) => t.includes(OFFER_TEXT)))}; chips: ${JSON.stringify(chips)}`);
+    });
+
+    await step(S, `screenshot ${offerShot}`, () => page.screenshot({ path: offerShot, timeout: 10_000 }));
+
+    await step(S, `click the "${OFFER_CHIPS[0]}" chip, wait for a bot message containing "${ANSWER_TEXT}"`, async () => {
+      const before = await page.locator(DEMO.botMsg).count();
+      await page.locator(`${DEMO.panel} ${DEMO.quickReply}`, { hasText: OFFER_CHIPS[0] }).first().click({ timeout: 5_000 });
+      try {
+        await page.waitForFunction(
+          ({ sel, before, text }) => [...document.querySelectorAll(sel)].slice(before).some((e) => e.textContent.includes(text)),
+          { sel: DEMO.botMsg, before, text: ANSWER_TEXT },
+          { timeout: 20_000, polling: 100 }
+        );
+      } catch {
+        fail(`no new ${DEMO.botMsg} containing "${ANSWER_TEXT}" within 20 s; bot messages: ${JSON.stringify(await botTexts())}`);
+      }
+      log(S, `bot said: ${JSON.stringify((await botTexts()).slice(before))}`);
+    });
+
+    await step(S, `screenshot ${answerShot}`, () => page.screenshot({ path: answerShot, timeout: 10_000 }));
+
+    if (errors.length) {
+      fail(`browser console/page errors during the proactive scenario:\n  ${errors.join('\n  ')}`);
+    }
+    return { ok: true, detail: 'three single edits brought a forced-open bulk-edit offer, and its chip was answered' };
+  } catch (e) {
+    await page.screenshot({ path: path.join(args.out, 'proactive-failure.png'), timeout: 5_000 }).catch(() => {});
+    if (errors.length && !(e.message || '').includes('browser console/page errors')) {
+      console.log(`[${S}] browser errors so far:\n  ${errors.join('\n  ')}`);
+    }
+    if (failedRequests.length) console.log(`[${S}] failed requests:\n  ${failedRequests.join('\n  ')}`);
+    if (blocked.length) console.log(`[${S}] blocked external (non-loopback) requests:\n  ${blocked.join('\n  ')}`);
+    if (consoleLines.length) console.log(`[${S}] browser console:\n  ${consoleLines.join('\n  ')}`);
+    throw e;
+  } finally {
+    await context.close().catch(() => {});
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
   fs.mkdirSync(args.out, { recursive: true });
-  const selected = args.only ? [args.only] : ['demo', 'webchat'];
+  const selected = args.only ? [args.only] : SCENARIOS;
   const results = new Map();
 
   const watchdog = setTimeout(() => {
@@ -572,7 +785,12 @@ async function main() {
     for (const s of selected) {
       if (results.has(s)) continue;
       try {
-        const r = s === 'webchat' ? await scenarioWebchat(browser, staticOrigin) : await scenarioDemo(browser);
+        const r =
+          s === 'webchat'
+            ? await scenarioWebchat(browser, staticOrigin)
+            : s === 'proactive'
+              ? await scenarioProactive(browser)
+              : await scenarioDemo(browser);
         results.set(s, true);
         console.log(`PASS ${s}: ${r.detail} (${elapsed()})`);
       } catch (e) {

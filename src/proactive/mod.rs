@@ -1,0 +1,285 @@
+//! Proactive help: a state machine per (product, session) and configured
+//! triggers, evaluated on every ingested batch (and on a periodic tick for
+//! dwell). A match is offered to every socket the user has open through a
+//! [`Notifier`]; knows nothing about Socket.IO itself.
+
+pub mod state;
+pub mod triggers;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::sync::Cache;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use self::state::{Blocked, SessionState, Timing};
+use self::triggers::Activity;
+use crate::config::{ProactiveSettings, TriggerSettings};
+use crate::context::{ContextStore, SessionView};
+use crate::dialogue::BotMessage;
+use crate::domain::{ProductId, SessionId, UserId};
+use crate::metrics::Metrics;
+use crate::rasa::Button;
+
+/// How an offer went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sent to this many open sockets.
+    Delivered(usize),
+    /// The user has no socket open: the offer is dropped, not queued.
+    NoSocket,
+}
+
+/// Pushes an offer to a user's open chats (and records it in their history).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn offer(&self, user: &UserId, message: &BotMessage) -> Delivery;
+}
+
+/// What one evaluation of one session came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// No trigger matched.
+    NoMatch,
+    Fired {
+        trigger: String,
+    },
+    /// A trigger matched, but the last interaction ended too recently.
+    SuppressedByCooldown {
+        trigger: String,
+    },
+    /// A trigger matched during an offer or a chat.
+    SuppressedByState {
+        trigger: String,
+        state: &'static str,
+    },
+    /// A trigger matched, but the user has no chat open.
+    NoSocket {
+        trigger: String,
+    },
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::NoMatch => "no_match",
+            Outcome::Fired { .. } => "fired",
+            Outcome::SuppressedByCooldown { .. } => "cooldown",
+            Outcome::SuppressedByState { .. } => "state",
+            Outcome::NoSocket { .. } => "no_socket",
+        }
+    }
+}
+
+type Key = (ProductId, SessionId);
+
+#[derive(Clone)]
+pub struct Proactive {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: ProactiveSettings,
+    defaults: Timing,
+    store: ContextStore,
+    states: Cache<Key, Arc<Mutex<SessionState>>>,
+    /// Set once the socket layer exists (it is built after this).
+    notifier: OnceLock<Arc<dyn Notifier>>,
+    metrics: Metrics,
+}
+
+fn seconds(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+impl Proactive {
+    pub fn new(settings: &ProactiveSettings, store: ContextStore, metrics: Metrics) -> Self {
+        let defaults = Timing {
+            interaction_timeout: seconds(settings.interaction_timeout_seconds),
+            cooldown: seconds(settings.cooldown_seconds),
+        };
+        // A state outlives its timeout and cooldown, then is forgotten.
+        let idle = defaults.interaction_timeout + defaults.cooldown + Duration::from_secs(600);
+        Self {
+            inner: Arc::new(Inner {
+                settings: settings.clone(),
+                defaults,
+                store,
+                states: Cache::builder()
+                    .max_capacity(settings.max_sessions)
+                    .time_to_idle(idle)
+                    .build(),
+                notifier: OnceLock::new(),
+                metrics,
+            }),
+        }
+    }
+
+    pub fn set_notifier(&self, notifier: Arc<dyn Notifier>) {
+        if self.inner.notifier.set(notifier).is_err() {
+            tracing::warn!("proactive notifier set twice; keeping the first");
+        }
+    }
+
+    fn state(&self, key: &Key) -> Arc<Mutex<SessionState>> {
+        let defaults = self.inner.defaults;
+        self.inner.states.get_with(key.clone(), || {
+            Arc::new(Mutex::new(SessionState::new(defaults, Instant::now())))
+        })
+    }
+
+    /// New actions arrived for these sessions: evaluate their triggers.
+    pub async fn on_actions(&self, product: &ProductId, sessions: &[SessionId]) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        if !self.inner.settings.enabled {
+            return outcomes;
+        }
+        for session in sessions {
+            let key = (product.clone(), session.clone());
+            // Tracked from its first action on, so ticks can find it (dwell).
+            self.state(&key);
+            if let Some(view) = self.inner.store.session(product, session) {
+                outcomes.push(self.evaluate(&key, &view, false).await);
+            }
+        }
+        outcomes
+    }
+
+    /// The user wrote in a chat: every recent session of theirs becomes
+    /// reactive, so no offer interrupts them.
+    pub fn on_user_message(&self, user: &UserId) {
+        let now = Instant::now();
+        for view in self.inner.store.user_activity(user).sessions {
+            let key = (view.product, view.session);
+            self.state(&key)
+                .lock()
+                .user_message(self.inner.defaults, now);
+        }
+    }
+
+    /// One step of the background loop: dwell triggers for every tracked session.
+    pub async fn tick(&self) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        if !self.inner.settings.enabled {
+            return outcomes;
+        }
+        let keys: Vec<Key> = self
+            .inner
+            .states
+            .iter()
+            .map(|(k, _)| (*k).clone())
+            .collect();
+        for key in keys {
+            if let Some(view) = self.inner.store.session(&key.0, &key.1) {
+                outcomes.push(self.evaluate(&key, &view, true).await);
+            }
+        }
+        outcomes
+    }
+
+    /// Runs [`Proactive::tick`] every `tick_seconds` until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(seconds(self.inner.settings.tick_seconds));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = interval.tick() => { self.tick().await; }
+            }
+        }
+    }
+
+    async fn evaluate(&self, key: &Key, view: &SessionView, on_tick: bool) -> Outcome {
+        let outcome = self.evaluate_inner(key, view, on_tick).await;
+        if outcome != Outcome::NoMatch {
+            tracing::debug!(product = %key.0, session = %key.1, ?outcome, "proactive evaluation");
+            Metrics::count(&self.inner.metrics.proactive, outcome.label(), 1);
+        }
+        outcome
+    }
+
+    async fn evaluate_inner(&self, key: &Key, view: &SessionView, on_tick: bool) -> Outcome {
+        let mut actions: Vec<_> = view.actions.iter().map(|(_, a)| a.clone()).collect();
+        if let Some(latest) = &view.latest
+            && actions.last() != Some(latest)
+        {
+            actions.push(latest.clone());
+        }
+        let activity = Activity {
+            actions: &actions,
+            idle_for: view.idle_for,
+        };
+        let Some(trigger) = self
+            .inner
+            .settings
+            .triggers
+            .iter()
+            .find(|t| triggers::matches(&t.rule, activity, on_tick))
+        else {
+            return Outcome::NoMatch;
+        };
+        let Some(user) = actions.last().map(|a| a.user_id.clone()) else {
+            return Outcome::NoMatch;
+        };
+        let id = trigger.id.clone();
+        let state = self.state(key);
+        // Claim the offer under the lock, so concurrent batches fire it once.
+        let before = {
+            let mut state = state.lock();
+            let before = state.clone();
+            match state.to_proactive(self.timing(trigger), Instant::now()) {
+                Ok(()) => before,
+                Err(Blocked::Cooldown) => return Outcome::SuppressedByCooldown { trigger: id },
+                Err(Blocked::State(phase)) => {
+                    return Outcome::SuppressedByState {
+                        trigger: id,
+                        state: phase.as_str(),
+                    };
+                }
+            }
+        };
+        let delivery = match self.inner.notifier.get() {
+            Some(notifier) => notifier.offer(&user, &offer_message(trigger)).await,
+            None => Delivery::NoSocket,
+        };
+        match delivery {
+            Delivery::Delivered(_) => Outcome::Fired { trigger: id },
+            Delivery::NoSocket => {
+                // Nobody saw it: undo the claim so a later chance is not lost.
+                *state.lock() = before;
+                Outcome::NoSocket { trigger: id }
+            }
+        }
+    }
+
+    fn timing(&self, trigger: &TriggerSettings) -> Timing {
+        Timing {
+            interaction_timeout: trigger
+                .interaction_timeout_seconds
+                .map_or(self.inner.defaults.interaction_timeout, seconds),
+            cooldown: trigger
+                .cooldown_seconds
+                .map_or(self.inner.defaults.cooldown, seconds),
+        }
+    }
+}
+
+fn offer_message(trigger: &TriggerSettings) -> BotMessage {
+    BotMessage::Text {
+        text: trigger.message.clone(),
+        buttons: trigger
+            .quick_replies
+            .iter()
+            .map(|q| Button {
+                title: q.title.clone(),
+                payload: q.payload.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
