@@ -123,6 +123,7 @@ pub struct ServerSettings {
     pub port: u16,
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
+    pub max_concurrent_requests: usize,
     pub cors_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
 }
@@ -191,6 +192,7 @@ pub struct SocketIoSettings {
     pub jwt_secret: String,
     pub jwt_method: String,
     pub max_payload_bytes: u64,
+    pub max_buffer_packets: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,6 +205,7 @@ pub struct LlmSettings {
     pub max_tokens: u32,
     pub timeout_ms: u64,
     pub retries: u32,
+    pub max_concurrent_requests: usize,
     pub summary_temperature: f32,
     pub summary_max_tokens: u32,
     pub system_prompt_file: PathBuf,
@@ -298,6 +301,18 @@ impl Settings {
             ("context.sessions_per_answer", c.sessions_per_answer),
             ("chat.history_turns", self.chat.history_turns),
             ("server.body_limit_bytes", self.server.body_limit_bytes),
+            (
+                "server.max_concurrent_requests",
+                self.server.max_concurrent_requests,
+            ),
+            (
+                "llm.max_concurrent_requests",
+                self.llm.max_concurrent_requests,
+            ),
+            (
+                "socketio.max_buffer_packets",
+                self.socketio.max_buffer_packets,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));

@@ -7,6 +7,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -19,6 +21,11 @@ pub struct IntentLabels {
     pub intent: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
 /// Every counter the server keeps. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -29,6 +36,20 @@ pub struct Metrics {
     pub chat_turns: Family<IntentLabels, Counter>,
     /// Proactive evaluations by outcome: fired, cooldown, state, no_socket.
     pub proactive: Family<OutcomeLabels, Counter>,
+    /// Refused deliveries and captures by reason (status class).
+    pub rejected: Family<ReasonLabels, Counter>,
+    /// Sessions and actions held by the store (set when scraped).
+    pub store_sessions: Gauge,
+    pub store_users: Gauge,
+    /// Socket.IO connections open now.
+    pub sockets: Gauge,
+    /// LLM calls by outcome (ok, error, timeout, busy) and their latency.
+    pub llm_calls: Family<OutcomeLabels, Counter>,
+    pub llm_latency: Histogram,
+    /// Rolling summaries stored, and failed.
+    pub summaries: Family<OutcomeLabels, Counter>,
+    /// Requests shed because the server was at capacity.
+    pub overloaded: Counter,
 }
 
 impl Default for Metrics {
@@ -43,6 +64,50 @@ impl Metrics {
         let events = Family::<OutcomeLabels, Counter>::default();
         let chat_turns = Family::<IntentLabels, Counter>::default();
         let proactive = Family::<OutcomeLabels, Counter>::default();
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        let store_sessions = Gauge::default();
+        let store_users = Gauge::default();
+        let sockets = Gauge::default();
+        let llm_calls = Family::<OutcomeLabels, Counter>::default();
+        let llm_latency = Histogram::new(exponential_buckets(0.01, 2.0, 12));
+        let summaries = Family::<OutcomeLabels, Counter>::default();
+        let overloaded = Counter::default();
+        registry.register(
+            "events_rejected",
+            "Refused event deliveries by reason",
+            rejected.clone(),
+        );
+        registry.register(
+            "store_sessions",
+            "Sessions held in the context store",
+            store_sessions.clone(),
+        );
+        registry.register(
+            "store_users",
+            "Users in the user index",
+            store_users.clone(),
+        );
+        registry.register(
+            "sockets_connected",
+            "Open Socket.IO connections",
+            sockets.clone(),
+        );
+        registry.register("llm_calls", "LLM calls by outcome", llm_calls.clone());
+        registry.register(
+            "llm_latency_seconds",
+            "LLM call latency",
+            llm_latency.clone(),
+        );
+        registry.register(
+            "summaries",
+            "Rolling summaries by outcome",
+            summaries.clone(),
+        );
+        registry.register(
+            "overloaded_requests",
+            "Requests shed at capacity (503)",
+            overloaded.clone(),
+        );
         registry.register("events", "Ingested events by outcome", events.clone());
         registry.register("chat_turns", "Chat turns by intent", chat_turns.clone());
         registry.register(
@@ -55,6 +120,14 @@ impl Metrics {
             events,
             chat_turns,
             proactive,
+            rejected,
+            store_sessions,
+            store_users,
+            sockets,
+            llm_calls,
+            llm_latency,
+            summaries,
+            overloaded,
         }
     }
 

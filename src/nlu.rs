@@ -42,7 +42,7 @@ struct Example {
 
 pub struct Matcher {
     intents: Vec<String>,
-    vocabulary: HashMap<String, u32>,
+    vocabulary: HashMap<Feature, u32>,
     idf: Vec<f32>,
     /// Weight for features never seen in training (they still dilute a match).
     unseen_idf: f32,
@@ -63,18 +63,18 @@ impl Matcher {
                 intents.len() - 1
             })
         };
-        let raw: Vec<(usize, HashMap<String, f32>)> = project
+        let raw: Vec<(usize, Vec<(Feature, f32)>)> = project
             .examples
             .iter()
             .map(|(intent, text)| (intent_index(intent, &mut intents), features(text)))
             .collect();
 
-        let mut vocabulary: HashMap<String, u32> = HashMap::new();
+        let mut vocabulary: HashMap<Feature, u32> = HashMap::new();
         let mut document_frequency: Vec<f32> = Vec::new();
         for (_, feats) in &raw {
-            for name in feats.keys() {
+            for (name, _) in feats {
                 let next = vocabulary.len() as u32;
-                let id = *vocabulary.entry(name.clone()).or_insert(next);
+                let id = *vocabulary.entry(*name).or_insert(next);
                 if id as usize == document_frequency.len() {
                     document_frequency.push(0.0);
                 }
@@ -248,27 +248,58 @@ fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Weighted feature counts: words, word bigrams, character n-grams.
-fn features(text: &str) -> HashMap<String, f32> {
-    let words = tokens(text);
-    let mut feats: HashMap<String, f32> = HashMap::new();
-    let mut add = |name: String, weight: f32| *feats.entry(name).or_default() += weight;
-    for pair in words.windows(2) {
-        add(format!("b:{} {}", pair[0], pair[1]), BIGRAM_WEIGHT);
+/// A feature: the FNV-1a hash of its kind and text. Hashing instead of building
+/// strings keeps a classification free of per-feature allocations; 64-bit
+/// collisions among a few thousand features are negligible.
+type Feature = u64;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(FNV_PRIME);
     }
+    hash
+}
+
+/// Weighted feature counts: words, word bigrams, character n-grams. Sorted by
+/// feature, each feature once.
+fn features(text: &str) -> Vec<(Feature, f32)> {
+    let words = tokens(text);
+    let mut feats: Vec<(Feature, f32)> = Vec::with_capacity(words.len() * 12);
+    for pair in words.windows(2) {
+        let first = fnv(fnv(fnv(FNV_OFFSET, b"b"), pair[0].as_bytes()), b" ");
+        feats.push((fnv(first, pair[1].as_bytes()), BIGRAM_WEIGHT));
+    }
+    let mut padded: Vec<char> = Vec::new();
     for word in &words {
-        add(format!("w:{word}"), WORD_WEIGHT);
-        let padded: Vec<char> = format!("#{word}#").chars().collect();
+        feats.push((fnv(fnv(FNV_OFFSET, b"w"), word.as_bytes()), WORD_WEIGHT));
+        padded.clear();
+        padded.push('#');
+        padded.extend(word.chars());
+        padded.push('#');
         for n in CHAR_NGRAMS {
             for gram in padded.windows(n) {
-                add(
-                    format!("c:{}", gram.iter().collect::<String>()),
-                    CHAR_WEIGHT,
-                );
+                let mut hash = fnv(FNV_OFFSET, b"c");
+                for c in gram {
+                    let mut buf = [0u8; 4];
+                    hash = fnv(hash, c.encode_utf8(&mut buf).as_bytes());
+                }
+                feats.push((hash, CHAR_WEIGHT));
             }
         }
     }
-    feats
+    feats.sort_unstable_by_key(|(f, _)| *f);
+    let mut merged: Vec<(Feature, f32)> = Vec::with_capacity(feats.len());
+    for (feature, weight) in feats {
+        match merged.last_mut() {
+            Some((last, total)) if *last == feature => *total += weight,
+            _ => merged.push((feature, weight)),
+        }
+    }
+    merged
 }
 
 struct Command {

@@ -75,16 +75,16 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
 
+        let metrics = Metrics::new();
         let project = load_project(&settings.nlu.intents_dir)?;
         let matcher = Matcher::train(
             &project,
             settings.nlu.fallback_threshold,
             settings.nlu.ambiguity_threshold,
         );
-        let llm: Option<Arc<dyn LlmClient>> = settings
-            .llm
-            .enabled()
-            .then(|| Arc::new(OpenAiClient::new(&settings.llm)) as Arc<dyn LlmClient>);
+        let llm: Option<Arc<dyn LlmClient>> = settings.llm.enabled().then(|| {
+            Arc::new(OpenAiClient::new(&settings.llm, metrics.clone())) as Arc<dyn LlmClient>
+        });
         let summariser: Arc<dyn Summariser> = match &llm {
             Some(client) => Arc::new(LlmSummariser::new(
                 Arc::clone(client),
@@ -112,9 +112,13 @@ impl Application {
         };
 
         let tasks = TaskTracker::new();
-        let store = ContextStore::new(&settings.context, summariser, tasks.clone());
+        let store = ContextStore::new(
+            &settings.context,
+            summariser,
+            tasks.clone(),
+            metrics.clone(),
+        );
         let conversations = Conversations::new(&settings.chat);
-        let metrics = Metrics::new();
         let copilot = Copilot::new(
             store.clone(),
             conversations,
@@ -124,8 +128,12 @@ impl Application {
             metrics.clone(),
         );
         let proactive = Proactive::new(&settings.proactive, store.clone(), metrics.clone());
-        let (socket_layer, io) =
-            channels::socketio::layer(copilot.clone(), proactive.clone(), &settings.socketio);
+        let (socket_layer, io) = channels::socketio::layer(
+            copilot.clone(),
+            proactive.clone(),
+            metrics.clone(),
+            &settings.socketio,
+        );
         // Product ids were validated with the settings; an invalid one cannot reach here.
         let products: HashMap<ProductId, _> = settings
             .products

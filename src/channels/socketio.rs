@@ -15,6 +15,7 @@ use super::{payloads, user_id_value};
 use crate::config::SocketIoSettings;
 use crate::dialogue::{BotMessage, Copilot, UserMessage};
 use crate::domain::UserId;
+use crate::metrics::Metrics;
 use crate::proactive::{Delivery, Notifier, Proactive};
 
 pub const SESSION_REQUEST: &str = "session_request";
@@ -27,6 +28,7 @@ const MAX_SESSION_ID_LEN: usize = 256;
 pub struct ChatState {
     copilot: Copilot,
     proactive: Proactive,
+    metrics: Metrics,
     settings: Arc<SocketIoSettings>,
 }
 
@@ -58,13 +60,16 @@ enum AuthError {
 pub fn layer(
     copilot: Copilot,
     proactive: Proactive,
+    metrics: Metrics,
     settings: &SocketIoSettings,
 ) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_payload(settings.max_payload_bytes)
+        .max_buffer_size(settings.max_buffer_packets)
         .with_state(ChatState {
             copilot: copilot.clone(),
             proactive: proactive.clone(),
+            metrics,
             settings: Arc::new(settings.clone()),
         })
         .build_layer();
@@ -166,6 +171,10 @@ async fn on_connect(
     if let Some(user) = auth.ok().as_ref().and_then(user_from_metadata) {
         remember_user(&socket, user);
     }
+    chat.metrics.sockets.inc();
+    socket.on_disconnect(async |State(chat): State<ChatState>| {
+        chat.metrics.sockets.dec();
+    });
     socket.on(SESSION_REQUEST, session_request);
     socket.on(chat.settings.user_message_evt.clone(), user_uttered);
     tracing::debug!(sid = %socket.id, protocol = ?socket.protocol(), "socket connected");

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::summariser::Summariser;
 use crate::config::ContextSettings;
 use crate::domain::{Action, ActionKind, ProductId, SessionId, UserId};
+use crate::metrics::Metrics;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SessionKey {
@@ -167,6 +168,7 @@ struct Inner {
     seen: Cache<String, ()>,
     summariser: Arc<dyn Summariser>,
     tasks: TaskTracker,
+    metrics: Metrics,
 }
 
 impl ContextStore {
@@ -175,6 +177,7 @@ impl ContextStore {
         settings: &ContextSettings,
         summariser: Arc<dyn Summariser>,
         tasks: TaskTracker,
+        metrics: Metrics,
     ) -> Self {
         let idle = Duration::from_secs(settings.idle_seconds.max(1));
         Self {
@@ -198,6 +201,7 @@ impl ContextStore {
                     .build(),
                 summariser,
                 tasks,
+                metrics,
             }),
         }
     }
@@ -426,6 +430,7 @@ impl Inner {
                         received: job.newest_received,
                     });
                     state.actions.retain(|s| s.index > job.upto);
+                    Metrics::count(&self.metrics.summaries, "stored", 1);
                     tracing::debug!(
                         session = %session.key.session,
                         covered = job.actions.len(),
@@ -439,6 +444,7 @@ impl Inner {
                         "summary failed; raw actions kept"
                     );
                     state.summarising = false;
+                    Metrics::count(&self.metrics.summaries, "failed", 1);
                     return;
                 }
             }

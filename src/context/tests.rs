@@ -48,7 +48,12 @@ fn product(id: &str) -> ProductId {
 }
 
 fn offline_store(settings: &ContextSettings) -> ContextStore {
-    ContextStore::new(settings, Arc::new(OfflineSummariser), TaskTracker::new())
+    ContextStore::new(
+        settings,
+        Arc::new(OfflineSummariser),
+        TaskTracker::new(),
+        crate::metrics::Metrics::new(),
+    )
 }
 
 fn labels(view: &SessionView) -> Vec<String> {
@@ -209,6 +214,7 @@ async fn summary_replaces_covered_actions_and_readers_never_see_a_gap() {
         },
         summariser.clone(),
         tasks.clone(),
+        crate::metrics::Metrics::new(),
     );
     let p = product("acme");
     let sid = SessionId::parse("s").unwrap();
@@ -295,6 +301,7 @@ async fn a_failed_summary_keeps_the_raw_actions() {
             fail: true,
         }),
         tasks.clone(),
+        crate::metrics::Metrics::new(),
     );
     let p = product("acme");
     store.record(&p, vec![click("u", "s", "a"), click("u", "s", "b")]);

@@ -39,7 +39,11 @@ pub fn canonicalise(raw: &str) -> CanonicalUrl {
 }
 
 fn canonical_path(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if segments.is_empty() {
         return "/".to_owned();
     }

@@ -182,8 +182,17 @@ fn parse_head(head: &str) -> Element {
             _ => element.classes.push(value),
         }
     };
-    for c in head.chars() {
-        if c == '.' || c == '#' {
+    // Brackets hold Tailwind arbitrary values (`bg-[#1da1f2]`, `w-[1.5rem]`):
+    // a '.' or '#' inside them is part of the class.
+    // A '[' only opens a bracket when a ']' follows somewhere.
+    let mut depth = 0usize;
+    for (i, c) in head.char_indices() {
+        match c {
+            '[' if head[i..].contains(']') => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if (c == '.' || c == '#') && depth == 0 {
             flush(&mut element, kind, &mut piece);
             kind = c;
         } else {

@@ -19,6 +19,9 @@ pub enum Error {
     /// No answer within the configured timeout.
     #[error("LLM did not answer within {0} ms")]
     Timeout(u64),
+    /// Too many calls in flight: no slot freed up within the timeout.
+    #[error("LLM is busy: no call slot within {0} ms")]
+    Busy(u64),
     /// A completion with no text in it.
     #[error("LLM returned an empty completion")]
     Empty,

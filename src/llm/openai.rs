@@ -15,16 +15,20 @@ use async_trait::async_trait;
 
 use super::{Completion, Error, LlmClient};
 use crate::config::LlmSettings;
+use crate::metrics::Metrics;
 
 pub struct OpenAiClient {
     client: Client<OpenAIConfig>,
     model: String,
     timeout: Duration,
     retries: u32,
+    /// Bounds calls in flight, so a slow LLM cannot pile up work.
+    slots: tokio::sync::Semaphore,
+    metrics: Metrics,
 }
 
 impl OpenAiClient {
-    pub fn new(settings: &LlmSettings) -> Self {
+    pub fn new(settings: &LlmSettings, metrics: Metrics) -> Self {
         let config = OpenAIConfig::new()
             .with_api_key(settings.api_key.clone())
             .with_api_base(settings.base_url.trim_end_matches('/').to_owned());
@@ -38,6 +42,8 @@ impl OpenAiClient {
             model: settings.model.clone(),
             timeout: Duration::from_millis(settings.timeout_ms),
             retries: settings.retries,
+            slots: tokio::sync::Semaphore::new(settings.max_concurrent_requests),
+            metrics,
         }
     }
 
@@ -67,9 +73,34 @@ impl OpenAiClient {
 #[async_trait]
 impl LlmClient for OpenAiClient {
     async fn complete(&self, request: Completion) -> Result<String, Error> {
+        let started = std::time::Instant::now();
+        let result = self.complete_bounded(&request).await;
+        self.metrics
+            .llm_latency
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(Error::Timeout(_)) => "timeout",
+            Err(Error::Busy(_)) => "busy",
+            Err(_) => "error",
+        };
+        Metrics::count(&self.metrics.llm_calls, outcome, 1);
+        result
+    }
+}
+
+impl OpenAiClient {
+    async fn complete_bounded(&self, request: &Completion) -> Result<String, Error> {
+        let timeout_ms = self.timeout.as_millis() as u64;
+        // Waiting for a slot gets a quarter of the budget: under load a quick
+        // template answer beats a queue.
+        let _slot = match tokio::time::timeout(self.timeout / 4, self.slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(Error::Busy(timeout_ms)),
+        };
         let mut attempt = 0;
         loop {
-            match self.attempt(&request).await {
+            match self.attempt(request).await {
                 Ok(text) => return Ok(text),
                 Err(error) if attempt < self.retries => {
                     attempt += 1;

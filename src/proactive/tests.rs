@@ -66,6 +66,7 @@ async fn dwell_fires_on_a_tick_once_the_user_has_idled_long_enough() {
         &settings.context,
         Arc::new(OfflineSummariser),
         TaskTracker::new(),
+        Metrics::new(),
     );
     let engine = Proactive::new(&proactive_settings, store.clone(), Metrics::new());
     let recorder = Arc::new(Recorder::default());

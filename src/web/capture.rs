@@ -40,6 +40,16 @@ struct CaptureParams {
 
 async fn capture_post(
     State(state): State<AppState>,
+    params: Query<CaptureParams>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, AppError> {
+    capture(&state, params, body)
+        .await
+        .map_err(|e| super::webhook::rejected(&state, e))
+}
+
+async fn capture(
+    state: &AppState,
     Query(params): Query<CaptureParams>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AppError> {
@@ -72,7 +82,7 @@ async fn capture_post(
     let events =
         ingest::parse_events(decoded.events).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let delivered = ingest::deliver(&state.store, &product, &events);
-    super::webhook::settle(&state, &product, &delivered).await;
+    super::webhook::settle(state, &product, &delivered).await;
     tracing::debug!(?delivered, "capture");
     Ok(Json(json!({ "status": 1 })))
 }

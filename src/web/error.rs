@@ -44,6 +44,18 @@ impl AppError {
         }
     }
 
+    /// A short machine-readable reason, for metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AppError::NotFound(_) => "not_found",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::PayloadTooLarge { .. } => "too_large",
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unprocessable(_) => "unprocessable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,

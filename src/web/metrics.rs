@@ -13,6 +13,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
+    let counts = state.store.counts();
+    state.metrics.store_sessions.set(counts.sessions as i64);
+    state.metrics.store_users.set(counts.users as i64);
     (
         [(
             header::CONTENT_TYPE,

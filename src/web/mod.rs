@@ -11,10 +11,12 @@ pub mod webhook;
 use std::time::Duration;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use socketioxide::layer::SocketIoLayer;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -40,6 +42,26 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer) -> Router {
         .merge(channels::routes())
         .fallback(assets::static_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // IMPORTANT: at capacity, shed load (503 + Retry-After) instead of queueing.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new({
+                    let metrics = state.metrics.clone();
+                    move |_: tower::BoxError| {
+                        let metrics = metrics.clone();
+                        async move {
+                            metrics.overloaded.inc();
+                            overloaded()
+                        }
+                    }
+                }))
+                .load_shed()
+                // Global: `Router::layer` clones layers per route, and one shared
+                // limit is what bounds the server.
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    server.max_concurrent_requests,
+                )),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(server.request_timeout_ms),
@@ -94,6 +116,16 @@ fn cors(server: &ServerSettings) -> CorsLayer {
         .allow_methods(AllowMethods::mirror_request())
         .allow_headers(AllowHeaders::mirror_request())
         .max_age(Duration::from_secs(3600))
+}
+
+fn overloaded() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        axum::Json(serde_json::json!({ "error": "server is at capacity; retry shortly" })),
+    )
+        .into_response()
 }
 
 async fn method_not_allowed(

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use super::AppError;
 use crate::domain::ProductId;
 use crate::ingest::{self, Delivered, auth};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReasonLabels};
 use crate::state::AppState;
 
 /// After a delivery is stored: count it and let proactive triggers look at it.
@@ -31,8 +31,31 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/webhook/{product_id}", post(webhook_receive))
 }
 
+/// Counts a refused delivery by its status, then passes the error on.
+pub fn rejected(state: &AppState, error: AppError) -> AppError {
+    state
+        .metrics
+        .rejected
+        .get_or_create(&ReasonLabels {
+            reason: error.reason().to_owned(),
+        })
+        .inc();
+    error
+}
+
 async fn webhook_receive(
     State(state): State<AppState>,
+    path: Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Delivered>, AppError> {
+    receive(&state, path, headers, body)
+        .await
+        .map_err(|e| rejected(&state, e))
+}
+
+async fn receive(
+    state: &AppState,
     Path(product_id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -56,7 +79,7 @@ async fn webhook_receive(
 
     let events = ingest::parse_body(&body)?;
     let delivered = ingest::deliver(&state.store, &product, &events);
-    settle(&state, &product, &delivered).await;
+    settle(state, &product, &delivered).await;
     tracing::info!(
         accepted = delivered.accepted,
         ignored = delivered.ignored,

@@ -17,6 +17,10 @@ pub enum Behaviour {
     ServerError,
     Slow(Duration),
     Garbage,
+    /// 429 with OpenAI's rate-limit error body.
+    RateLimited,
+    /// Starts a 200 response, then closes the connection mid-body.
+    HangUp,
 }
 
 #[derive(Clone)]
@@ -35,6 +39,10 @@ impl FakeLlm {
             behaviour,
             requests: Arc::default(),
         };
+        if matches!(fake.behaviour, Behaviour::HangUp) {
+            tokio::spawn(hang_up_forever(listener, fake.requests.clone()));
+            return fake;
+        }
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
             .with_state(fake.clone());
@@ -52,6 +60,27 @@ impl FakeLlm {
             .into_iter()
             .filter(|r| user_text(r).contains("[CURRENT USER MESSAGE]"))
             .collect()
+    }
+}
+
+/// A raw TCP server that reads a request, sends half a response and closes.
+async fn hang_up_forever(listener: tokio::net::TcpListener, requests: Arc<Mutex<Vec<Value>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        requests
+            .lock()
+            .unwrap()
+            .push(serde_json::from_str(body).unwrap_or(
+                json!({"messages": [{"role": "user", "content": "[CURRENT USER MESSAGE]"}]}),
+            ));
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"choices\": [")
+            .await;
+        drop(stream);
     }
 }
 
@@ -101,6 +130,12 @@ async fn complete(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Respo
             tokio::time::sleep(delay).await;
             (StatusCode::OK, "{}").into_response()
         }
+        Behaviour::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})),
+        )
+            .into_response(),
+        Behaviour::HangUp => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Behaviour::Garbage => (
             StatusCode::OK,
             [("content-type", "application/json")],

@@ -6,6 +6,7 @@ mod capture;
 mod config;
 mod context;
 mod fake_llm;
+mod faults;
 mod health;
 mod helpers;
 mod llm;
