@@ -12,7 +12,13 @@ const LIMIT: usize = 64 * 1024;
 
 fuzz_target!(|body: &[u8]| {
     let received_at = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
-    for compression in [None, Some("gzip-js"), Some("base64"), Some("lz64"), Some("")] {
+    for compression in [
+        None,
+        Some("gzip-js"),
+        Some("base64"),
+        Some("lz64"),
+        Some(""),
+    ] {
         match decode(body, compression, LIMIT) {
             Ok(capture) => {
                 if let Some(token) = &capture.token {

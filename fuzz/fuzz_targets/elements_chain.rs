@@ -50,10 +50,13 @@ fn rebuild(element: &Element) -> String {
     out
 }
 
-/// Tags and classes posthog-js can write: it strips `"` from classes, and a tag
-/// never has one. (`.`, `#` and `;` cannot be in a parsed tag or class anyway.)
+/// Tags and classes posthog-js can write unambiguously: no `"` (it strips them
+/// from classes) and no `;` (the element separator). A parsed tag or class holds
+/// a `;` only when a stray `"` elsewhere in the head (say in a `#id`) hid it.
+/// (`.` and `#` cannot be in a parsed tag or class at all.)
 fn writable(element: &Element) -> bool {
-    !element.tag.contains('"') && element.classes.iter().all(|c| !c.contains('"'))
+    let plain = |s: &str| !s.contains(['"', ';']);
+    plain(&element.tag) && element.classes.iter().all(|c| plain(c))
 }
 
 fn touch(element: &Element) {

@@ -11,7 +11,10 @@ fuzz_target!(|body: &[u8]| {
     let received_at = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
     for event in &events {
         assert!(!event.name.is_empty(), "events always have a name");
-        assert!(!event.dedupe_key.is_empty(), "events always have a dedupe key");
+        assert!(
+            !event.dedupe_key.is_empty(),
+            "events always have a dedupe key"
+        );
         if let Classified::Action(action) = classify(event, received_at) {
             assert!(action.page.starts_with('/'), "page {:?}", action.page);
             for s in [&action.page, &action.canonical_url] {

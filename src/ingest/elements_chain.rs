@@ -184,11 +184,13 @@ fn parse_head(head: &str) -> Element {
     };
     // Brackets hold Tailwind arbitrary values (`bg-[#1da1f2]`, `w-[1.5rem]`):
     // a '.' or '#' inside them is part of the class.
-    // A '[' only opens a bracket when a ']' follows somewhere.
+    // A '[' only opens a bracket when a ']' follows somewhere (found once, so
+    // a head full of '[' stays linear).
+    let last_close = head.rfind(']');
     let mut depth = 0usize;
     for (i, c) in head.char_indices() {
         match c {
-            '[' if head[i..].contains(']') => depth += 1,
+            '[' if last_close.is_some_and(|close| close > i) => depth += 1,
             ']' => depth = depth.saturating_sub(1),
             _ => {}
         }

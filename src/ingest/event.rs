@@ -308,3 +308,18 @@ mod tests {
         assert_eq!(a[0].dedupe_key, b[0].dedupe_key);
     }
 }
+
+#[cfg(test)]
+mod regressions {
+    /// Inputs the fuzzer found slow or crashing; each must parse (or be refused) quickly.
+    #[test]
+    fn fuzz_regressions_parse_without_panicking() {
+        let quadratic =
+            include_bytes!("../../fuzz/regressions/webhook_body/quadratic-brackets.json");
+        if let Ok(events) = super::parse_body(quadratic) {
+            for event in &events {
+                let _ = crate::ingest::classify(event, chrono::Utc::now());
+            }
+        }
+    }
+}

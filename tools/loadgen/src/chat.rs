@@ -14,6 +14,8 @@ use crate::stats::Errors;
 
 pub const MESSAGE: &str = "what did I just do?";
 const WAIT: Duration = Duration::from_secs(10);
+/// How long to wait for `session_confirm` before asking again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(3);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -36,6 +38,8 @@ pub struct ChatClient {
     /// `bot_uttered` messages one turn brings (learned in the warm-up).
     pub replies_per_turn: usize,
     pub offers: u64,
+    /// The first `session_request` got no `session_confirm` within [`RETRY_AFTER`].
+    pub session_request_retried: bool,
 }
 
 fn first_value(payload: &Payload) -> Option<&Value> {
@@ -101,20 +105,44 @@ impl ChatClient {
             user,
             replies_per_turn: 1,
             offers: 0,
+            session_request_retried: false,
         };
         c.wait_for(|k| *k == Kind::Connect, "namespace connect")
             .await?;
-        c.client
-            .emit("session_request", json!({ "session_id": c.session }))
+        c.session_request().await?;
+        // A `session_request` sent right after the namespace's CONNECT can be lost
+        // by the server (socketioxide sends CONNECT before the spawned async connect
+        // handler has registered the event handlers). Ask once more, and count it.
+        if c.wait_for_within(|k| *k == Kind::Confirm, "session_confirm", RETRY_AFTER)
             .await
-            .map_err(|e| format!("emit: {}", short(&e.to_string())))?;
-        c.wait_for(|k| *k == Kind::Confirm, "session_confirm")
-            .await?;
+            .is_err()
+        {
+            c.session_request_retried = true;
+            c.session_request().await?;
+            c.wait_for(|k| *k == Kind::Confirm, "session_confirm (retried)")
+                .await?;
+        }
         Ok(c)
     }
 
+    async fn session_request(&self) -> Result<(), String> {
+        self.client
+            .emit("session_request", json!({ "session_id": self.session }))
+            .await
+            .map_err(|e| format!("emit: {}", short(&e.to_string())))
+    }
+
     async fn wait_for(&mut self, want: impl Fn(&Kind) -> bool, what: &str) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.wait_for_within(want, what, WAIT).await
+    }
+
+    async fn wait_for_within(
+        &mut self,
+        want: impl Fn(&Kind) -> bool,
+        what: &str,
+        within: Duration,
+    ) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some((kind, _))) if want(&kind) => return Ok(()),
@@ -126,7 +154,7 @@ impl ChatClient {
                 }
                 Ok(Some((Kind::Offer, _))) => self.offers += 1,
                 Ok(Some(_)) => {}
-                Err(_) => return Err(format!("no {what} within {WAIT:?}")),
+                Err(_) => return Err(format!("no {what} within {within:?}")),
             }
         }
     }

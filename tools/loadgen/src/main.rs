@@ -220,7 +220,15 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
     }
     match &launch {
         Some(l) => {
-            println!("- server: {} (binary {})", l.version(), l.bin.display());
+            let built = std::fs::metadata(&l.bin)
+                .and_then(|m| m.modified())
+                .map(events::rfc3339)
+                .unwrap_or_else(|_| "unknown".to_owned());
+            println!(
+                "- server: {} (binary {}, built {built})",
+                l.version(),
+                l.bin.display()
+            );
             println!(
                 "- server started by loadgen: a fresh one per mode, cwd {}, env COPILOT__SERVER__LOG_FORMAT=json RUST_LOG=warn, OPENAI_API_KEY unset",
                 repo.display()
@@ -234,6 +242,15 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
         ),
     }
     println!("- commit: {}", sys::git_commit(&repo));
+    println!(
+        "- load average at start: {} (CPU % columns: 100% = one core of {})",
+        sys::loadavg(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "- nice: {} (the server inherits it; other jobs on the machine compete for the same cores)",
+        sys::nice(sys::self_pid()).map_or("n/a".to_owned(), |n| n.to_string())
+    );
     println!("- RLIMIT_NOFILE soft limit: {nofile}; loadgen runtime threads: {threads}");
     let args: Vec<String> = std::env::args().collect();
     println!("- command: {}", args.join(" "));
