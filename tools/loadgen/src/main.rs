@@ -87,6 +87,10 @@ pub struct Cli {
     /// Timed messages each active client sends, one at a time.
     #[arg(long, default_value_t = 20)]
     pub messages: usize,
+    /// Pause (ms) an active client takes between a reply and its next message
+    /// (0 = back to back: a saturation test).
+    #[arg(long, default_value_t = 0)]
+    pub think_ms: u64,
     /// Sockets opened concurrently per batch (chat, connections, soak).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
@@ -248,8 +252,10 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "- nice: {} (the server inherits it; other jobs on the machine compete for the same cores)",
-        sys::nice(sys::self_pid()).map_or("n/a".to_owned(), |n| n.to_string())
+        "- nice: {}, {} (the server inherits both; other jobs on the machine compete for the same cores)",
+        sys::nice(sys::self_pid()).map_or("n/a".to_owned(), |n| n.to_string()),
+        std::fs::read_to_string("/proc/self/autogroup")
+            .map_or("no autogroup".to_owned(), |s| s.trim().to_owned())
     );
     println!("- RLIMIT_NOFILE soft limit: {nofile}; loadgen runtime threads: {threads}");
     let args: Vec<String> = std::env::args().collect();

@@ -363,6 +363,15 @@ async fn chat_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     // Warm up (two turns each: the first greets), then all start together.
     let barrier = Arc::new(Barrier::new(n_active + 1));
     let messages = cli.messages;
+    let think = Duration::from_millis(cli.think_ms);
+    if cli.think_ms > 0 {
+        println!(
+            "(each active client pauses 0.5–1.5 × {} ms (uniform) between a reply and its next message, staggered start: at most {:.0} turns/s offered)",
+            cli.think_ms,
+            active as f64 * 1000.0 / cli.think_ms as f64
+        );
+        println!();
+    }
     let mut handles = Vec::with_capacity(n_active);
     for mut c in actives {
         let barrier = barrier.clone();
@@ -378,7 +387,16 @@ async fn chat_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
             if let Err(e) = warm {
                 errors.add(format!("warm-up: {e}"));
             } else {
-                for _ in 0..messages {
+                let mut rng = StdRng::from_os_rng();
+                if !think.is_zero() {
+                    // Stagger the start so clients do not send in lockstep.
+                    tokio::time::sleep(think.mul_f64(rng.random_range(0.0..1.0))).await;
+                }
+                for i in 0..messages {
+                    if i > 0 && !think.is_zero() {
+                        // Uniform 0.5–1.5 × think: arrivals spread out, mean rate kept.
+                        tokio::time::sleep(think.mul_f64(rng.random_range(0.5..1.5))).await;
+                    }
                     match c.turn(chat::MESSAGE).await {
                         Ok((f, l)) => {
                             first.record(f);
@@ -831,7 +849,9 @@ async fn memory_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     let cpu = meter.stop();
     let rss1 = server.rss_kib();
     let h1 = server::healthz(&http, &server.base).await;
+    let idle_meter = CpuMeter::start(server);
     tokio::time::sleep(Duration::from_secs(cli.settle)).await;
+    let idle = idle_meter.stop();
     let rss2 = server.rss_kib();
     let hwm = server.hwm_kib();
     let h2 = server::healthz(&http, &server.base).await;
@@ -930,6 +950,10 @@ async fn memory_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
                 ),
             ),
             ("loadgen CPU during fill", cpu.client_pct()),
+            (
+                "server CPU while idle during the settle (background work: proactive ticks, cache upkeep)",
+                idle.server_pct(),
+            ),
             (
                 "kernel irq/softirq CPU (loopback TCP) during fill",
                 cpu.irq_pct(),
@@ -1215,6 +1239,11 @@ async fn soak_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         .copied()
         .filter(|(m, _)| *m >= cli.minutes / 2.0)
         .collect();
+    let quarter: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(m, _)| *m >= cli.minutes * 0.75)
+        .collect();
     let mb = |s: Option<f64>| s.map_or("n/a".to_owned(), |v| format!("{v:+.3} MiB/min"));
     let mut offers = 0;
     for c in &back {
@@ -1234,6 +1263,7 @@ async fn soak_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
             ),
             ("RSS slope, whole run (least squares)", mb(slope(&points))),
             ("RSS slope, second half", mb(slope(&half))),
+            ("RSS slope, last quarter", mb(slope(&quarter))),
             (
                 "webhook requests ok / errors / skipped",
                 format!(
