@@ -73,7 +73,11 @@ pub fn layer(
             settings: Arc::new(settings.clone()),
         })
         .build_layer();
-    io.ns("/", on_connect.with(authenticate));
+    // Everything a socket needs is set up in `admit`, a middleware that
+    // socketioxide awaits before it acks CONNECT. The connect handler itself
+    // is spawned after the ack, and a client's first event (widgets send
+    // `session_request` from their connect callback) could beat it.
+    io.ns("/", on_connect.with(admit).with(authenticate));
     proactive.set_notifier(Arc::new(SocketNotifier {
         io: io.clone(),
         copilot,
@@ -161,11 +165,12 @@ async fn authenticate(
     .map_err(|_| AuthError::Invalid)
 }
 
-async fn on_connect(
+/// Runs after `authenticate` and before the CONNECT ack goes out.
+async fn admit(
     socket: SocketRef,
     State(chat): State<ChatState>,
     TryData(auth): TryData<Value>,
-) {
+) -> Result<(), std::convert::Infallible> {
     // python-socketio puts every socket in a room named after its sid; Rasa relies on it.
     socket.join(socket.id.to_string());
     if let Some(user) = auth.ok().as_ref().and_then(user_from_metadata) {
@@ -177,6 +182,10 @@ async fn on_connect(
     });
     socket.on(SESSION_REQUEST, session_request);
     socket.on(chat.settings.user_message_evt.clone(), user_uttered);
+    Ok(())
+}
+
+async fn on_connect(socket: SocketRef) {
     tracing::debug!(sid = %socket.id, protocol = ?socket.protocol(), "socket connected");
 }
 

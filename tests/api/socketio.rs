@@ -223,3 +223,61 @@ async fn polling_from_another_origin_gets_the_origin_mirrored_with_credentials()
         assert_eq!(headers["access-control-allow-credentials"], "true");
     }
 }
+
+/// socket.io-client and rasa-webchat emit `session_request` from their
+/// `connect` callback, the moment the CONNECT ack arrives. The event handlers
+/// must already be in place then. Many raw websocket clients do exactly that
+/// at once, so the server is busy while acks go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_request_sent_the_moment_connect_is_acked_is_answered() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let app = spawn_app().await;
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        app.address.replace("http://", "ws://")
+    );
+    let clients = (0..1000).map(|i| {
+        let ws_url = ws_url.clone();
+        tokio::spawn(async move {
+            let (mut ws, _) = match tokio_tungstenite::connect_async(&ws_url).await {
+                Ok(ws) => ws,
+                Err(e) => return Err(format!("connect: {e}")),
+            };
+            let confirm = format!("42[\"session_confirm\",\"early-{i}\"]");
+            let outcome = tokio::time::timeout(Duration::from_secs(10), async {
+                while let Some(Ok(message)) = ws.next().await {
+                    let Message::Text(text) = message else {
+                        continue;
+                    };
+                    if text.starts_with('0') {
+                        ws.send(Message::Text("40".into())).await.unwrap();
+                    } else if text.starts_with("40") {
+                        let request =
+                            format!("42[\"session_request\",{{\"session_id\":\"early-{i}\"}}]");
+                        ws.send(Message::Text(request.into())).await.unwrap();
+                    } else if text.as_str() == "2" {
+                        ws.send(Message::Text("3".into())).await.unwrap();
+                    } else if text.as_str() == confirm {
+                        return Ok(());
+                    }
+                }
+                Err("closed without a confirm".to_owned())
+            })
+            .await;
+            outcome.unwrap_or_else(|_| Err("no confirm within 10 s".to_owned()))
+        })
+    });
+    let mut failures = Vec::new();
+    for client in clients.collect::<Vec<_>>() {
+        if let Err(why) = client.await.unwrap() {
+            failures.push(why);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 1000 failed: {failures:?}",
+        failures.len()
+    );
+}
