@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::nlu::Matcher;
 use crate::proactive::Proactive;
 use crate::rasa::{self, Project};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::web;
 
 /// How long shutdown waits for background work (summaries) to finish.
@@ -140,7 +140,7 @@ impl Application {
             .iter()
             .filter_map(|p| Some((ProductId::parse(&p.id).ok()?, p.clone())))
             .collect();
-        let state = AppState {
+        let state = AppState::new(Shared {
             copilot,
             proactive,
             metrics,
@@ -150,7 +150,7 @@ impl Application {
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
             tasks,
-        };
+        });
         Ok(Self {
             listener,
             port,

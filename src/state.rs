@@ -1,4 +1,5 @@
-//! The state every handler shares. Cheap to clone: everything is behind `Arc`s.
+//! The state every handler shares. Cheap to clone: one `Arc` (axum clones the
+//! state for every request, and the parts hold a dozen `Arc`s between them).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,22 @@ use crate::dialogue::Copilot;
 use crate::domain::ProductId;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     /// Settings as loaded at start-up.
     pub settings: Arc<Settings>,
     /// Configured products by id.
@@ -34,7 +50,7 @@ pub struct AppState {
     pub tasks: TaskTracker,
 }
 
-impl AppState {
+impl Shared {
     /// The product whose posthog-js project token this is.
     pub fn product_by_token(&self, token: &str) -> Option<ProductId> {
         self.products

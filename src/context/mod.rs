@@ -1,6 +1,7 @@
 //! Context: what each user has been doing, kept bounded and summarised.
 //! Knows nothing about HTTP or sockets.
 
+mod dedupe;
 pub mod store;
 pub mod summariser;
 

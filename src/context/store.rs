@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use super::dedupe::Deduper;
 use super::summariser::Summariser;
 use crate::config::ContextSettings;
 use crate::domain::{Action, ActionKind, ProductId, SessionId, UserId};
@@ -44,9 +45,16 @@ struct SessionState {
     summary: Option<Summary>,
     /// A summary job is running; at most one per session.
     summarising: bool,
-    /// The newest action, kept even after a summary covers it, so answers can
-    /// always pick up from it.
-    latest: Option<Stored>,
+    /// The newest action once a summary has removed it from `actions`, so
+    /// answers can always pick up from it. While it is still raw it is the
+    /// back of `actions` and this is `None` (no copy per recorded action).
+    summarised_latest: Option<Stored>,
+}
+
+impl SessionState {
+    fn latest(&self) -> Option<&Stored> {
+        self.actions.back().or(self.summarised_latest.as_ref())
+    }
 }
 
 struct Session {
@@ -165,7 +173,7 @@ struct Inner {
     sessions_per_answer: usize,
     sessions: Cache<SessionKey, Arc<Session>>,
     users: Cache<UserId, Arc<Mutex<UserState>>>,
-    seen: Cache<String, ()>,
+    seen: Deduper,
     summariser: Arc<dyn Summariser>,
     tasks: TaskTracker,
     metrics: Metrics,
@@ -195,10 +203,10 @@ impl ContextStore {
                     .max_capacity(settings.max_users)
                     .time_to_idle(idle)
                     .build(),
-                seen: Cache::builder()
-                    .max_capacity(settings.dedupe_capacity)
-                    .time_to_live(Duration::from_secs(settings.dedupe_ttl_seconds.max(1)))
-                    .build(),
+                seen: Deduper::new(
+                    settings.dedupe_capacity,
+                    Duration::from_secs(settings.dedupe_ttl_seconds.max(1)),
+                ),
                 summariser,
                 tasks,
                 metrics,
@@ -209,8 +217,7 @@ impl ContextStore {
     /// True the first time a product delivers an event with this key; false for
     /// a retried delivery. Atomic, so concurrent retries count once.
     pub fn first_delivery(&self, product: &ProductId, dedupe_key: &str) -> bool {
-        let key = format!("{product}\u{1f}{dedupe_key}");
-        self.inner.seen.entry(key).or_insert(()).is_fresh()
+        self.inner.seen.first(product.as_str(), dedupe_key)
     }
 
     /// Stores actions (in delivery order) and updates the user index.
@@ -230,7 +237,7 @@ impl ContextStore {
             });
             let job = {
                 let mut state = session.state.lock();
-                if is_submit_of_latest_click(state.latest.as_ref(), &action) {
+                if is_submit_of_latest_click(state.latest(), &action) {
                     // The click already says it; "submitted the form" adds nothing.
                     continue;
                 }
@@ -240,7 +247,7 @@ impl ContextStore {
                     action,
                 };
                 state.next_index += 1;
-                state.latest = Some(stored.clone());
+                state.summarised_latest = None;
                 state.actions.push_back(stored);
                 while state.actions.len() > self.inner.max_actions {
                     state.actions.pop_front();
@@ -294,6 +301,56 @@ impl ContextStore {
         };
         let session = self.inner.sessions.get(&key)?;
         Some(self.inner.view(&session, Instant::now()))
+    }
+
+    /// Runs `f` on one session's recent actions under its lock, without copying
+    /// them: oldest first, within the lookback window, ending with the newest
+    /// action even when a summary covers it; and the time since that action.
+    /// `None` if the store does not hold the session. `f` must be quick.
+    pub fn inspect<R>(
+        &self,
+        product: &ProductId,
+        session: &SessionId,
+        f: impl FnOnce(&[&Action], Duration) -> R,
+    ) -> Option<R> {
+        let key = SessionKey {
+            product: product.clone(),
+            session: session.clone(),
+        };
+        let session = self.inner.sessions.get(&key)?;
+        let now = Instant::now();
+        let lookback = self.inner.lookback;
+        let fresh = |s: &&Stored| now.saturating_duration_since(s.received) <= lookback;
+        let state = session.state.lock();
+        let mut actions: Vec<&Action> = state
+            .actions
+            .iter()
+            .filter(fresh)
+            .map(|s| &s.action)
+            .collect();
+        if let Some(latest) = state.summarised_latest.as_ref().filter(fresh) {
+            actions.push(&latest.action);
+        }
+        let idle_for = state.latest().map_or(Duration::ZERO, |s| {
+            now.saturating_duration_since(s.received)
+        });
+        Some(f(&actions, idle_for))
+    }
+
+    /// The (product, session) keys of the user's sessions within the lookback
+    /// window, newest first: what the index knows, without reading the sessions.
+    pub fn user_sessions(&self, user: &UserId) -> Vec<(ProductId, SessionId)> {
+        let Some(entry) = self.inner.users.get(user) else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        entry
+            .lock()
+            .sessions
+            .iter()
+            .filter(|s| now.saturating_duration_since(s.last_seen) <= self.inner.lookback)
+            .map(|s| (s.key.product.clone(), s.key.session.clone()))
+            .collect()
     }
 
     /// The user's newest sessions within the lookback window, and their email.
@@ -402,11 +459,10 @@ impl Inner {
                 .map(|s| (s.index, s.action.clone()))
                 .collect(),
             latest: state
-                .latest
-                .as_ref()
+                .latest()
                 .filter(|s| fresh(s.received))
                 .map(|s| s.action.clone()),
-            idle_for: state.latest.as_ref().map_or(Duration::ZERO, |s| {
+            idle_for: state.latest().map_or(Duration::ZERO, |s| {
                 now.saturating_duration_since(s.received)
             }),
         }
@@ -429,7 +485,13 @@ impl Inner {
                         text,
                         received: job.newest_received,
                     });
+                    if state.actions.back().is_some_and(|b| b.index <= job.upto) {
+                        state.summarised_latest = state.actions.back().cloned();
+                    }
                     state.actions.retain(|s| s.index > job.upto);
+                    // `retain` keeps the capacity; across 10,000 sessions the
+                    // emptied slots were most of the store's memory.
+                    state.actions.shrink_to(self.summary_threshold);
                     Metrics::count(&self.metrics.summaries, "stored", 1);
                     tracing::debug!(
                         session = %session.key.session,

@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::Error;
@@ -39,53 +40,84 @@ pub struct Event {
 
 /// Parses a webhook body into events. Malformed JSON and wrong shapes are errors
 /// that name the failing place; nothing here panics.
+///
+/// Typed all the way: the body is never built as a `serde_json::Value`, so the
+/// dozens of posthog-js properties we do not read are skipped, not allocated.
 pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, Error> {
-    let value: Value = serde_json::from_slice(body).map_err(Error::MalformedJson)?;
-    match value {
-        Value::Array(items) => parse_items(items, "body"),
-        Value::Object(mut map) => match map.remove("batch") {
-            Some(Value::Array(items)) => parse_items(items, "batch"),
-            Some(_) => Err(Error::shape("batch", "must be an array of events")),
-            None => Ok(vec![parse_item(Value::Object(map), "body")?]),
-        },
-        _ => Err(Error::shape(
-            "body",
-            "must be a JSON object (an event, or {\"batch\": [...]}) or an array of events",
-        )),
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Error::MalformedJson(serde::de::Error::custom("body is not UTF-8")))?;
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => parse_raw_items(text, "body"),
+        Some(b'{') => {
+            let probe: BatchProbe<'_> = serde_json::from_str(text).map_err(Error::MalformedJson)?;
+            match probe.batch {
+                Some(batch) => parse_raw_items(batch.get(), "batch"),
+                None => Ok(vec![parse_raw_item(text, "body")?]),
+            }
+        }
+        _ => {
+            // Still tell malformed JSON apart from a scalar.
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(Error::MalformedJson)?;
+            Err(Error::shape(
+                "body",
+                "must be a JSON object (an event, or {\"batch\": [...]}) or an array of events",
+            ))
+        }
     }
 }
 
 /// Parses already-decoded events (capture batches), named `batch[i]` in errors.
 pub fn parse_events(items: Vec<Value>) -> Result<Vec<Event>, Error> {
-    parse_items(items, "batch")
-}
-
-fn parse_items(items: Vec<Value>, at: &str) -> Result<Vec<Event>, Error> {
     items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| parse_item(item, &format!("{at}[{i}]")))
+        .map(|(i, item)| {
+            let at = format!("batch[{i}]");
+            if !item.is_object() {
+                return Err(Error::shape(at, "each event must be a JSON object"));
+            }
+            typed::<WireItem, _>(item, &at)?.into_event(&at)
+        })
         .collect()
 }
 
-fn parse_item(item: Value, at: &str) -> Result<Event, Error> {
-    if !item.is_object() {
-        return Err(Error::shape(at, "each event must be a JSON object"));
-    }
-    let stock = item.get("event").is_some_and(Value::is_object);
-    if stock {
-        let body: StockBody = typed(item, at)?;
-        let person_props = body.person.and_then(|p| p.properties);
-        body.event
-            .into_event(person_props.as_ref(), &format!("{at}.event"))
-    } else {
-        let event: WireEvent = typed(item, at)?;
-        event.into_event(None, at)
-    }
+/// Only whether the object has a `batch`; every other key is skipped unread.
+#[derive(Deserialize)]
+struct BatchProbe<'a> {
+    #[serde(borrow, default)]
+    batch: Option<&'a RawValue>,
 }
 
-fn typed<T: serde::de::DeserializeOwned>(value: Value, at: &str) -> Result<T, Error> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
+fn parse_raw_items(text: &str, at: &str) -> Result<Vec<Event>, Error> {
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            Error::MalformedJson(e)
+        } else {
+            Error::shape(at, "must be an array of events")
+        }
+    })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| parse_raw_item(item.get(), &format!("{at}[{i}]")))
+        .collect()
+}
+
+fn parse_raw_item(text: &str, at: &str) -> Result<Event, Error> {
+    if !text.trim_start().starts_with('{') {
+        return Err(Error::shape(at, "each event must be a JSON object"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    typed::<WireItem, _>(&mut deserializer, at)?.into_event(at)
+}
+
+fn typed<'de, T, D>(deserializer: D, at: &str) -> Result<T, Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let inner = err.path().to_string();
         let path = if inner == "." {
             at.to_owned()
@@ -96,25 +128,16 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value, at: &str) -> Result<T, Er
     })
 }
 
-/// Stock PostHog webhook destination body.
+/// One delivered item: the stock webhook body `{"event": {…}, "person": {…}}`
+/// or a PostHog event itself, which is also the flat body of Autoplay's
+/// destination (whose extra fields are strings, `""` when absent). The type of
+/// `event` tells them apart during the one pass (no `flatten` or `untagged`,
+/// which would buffer the whole item).
 #[derive(Deserialize)]
-struct StockBody {
-    event: WireEvent,
+struct WireItem {
+    event: EventField,
     #[serde(default)]
     person: Option<WirePerson>,
-}
-
-#[derive(Deserialize)]
-struct WirePerson {
-    #[serde(default)]
-    properties: Option<Map<String, Value>>,
-}
-
-/// A PostHog event, or the flat body of Autoplay's destination (whose extra
-/// fields are strings, `""` when absent).
-#[derive(Deserialize)]
-struct WireEvent {
-    event: String,
     #[serde(default)]
     uuid: Option<String>,
     #[serde(default)]
@@ -124,7 +147,7 @@ struct WireEvent {
     #[serde(default)]
     elements_chain: Option<String>,
     #[serde(default)]
-    properties: Option<Map<String, Value>>,
+    properties: Option<Properties>,
     // Flat destination fields.
     #[serde(default)]
     event_type: Option<String>,
@@ -138,14 +161,103 @@ struct WireEvent {
     button_or_link_text: Option<String>,
 }
 
+enum EventField {
+    Name(String),
+    Stock(Box<WireItem>),
+}
+
+impl<'de> Deserialize<'de> for EventField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = EventField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an event name or an event object")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EventField, E> {
+                Ok(EventField::Name(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<EventField, A::Error> {
+                WireItem::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|e| EventField::Stock(Box::new(e)))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+impl WireItem {
+    fn into_event(self, at: &str) -> Result<Event, Error> {
+        match &self.event {
+            EventField::Name(name) => self.into_event_named(name, None, at),
+            EventField::Stock(event) => {
+                let at = format!("{at}.event");
+                let person_email = self
+                    .person
+                    .as_ref()
+                    .and_then(|p| p.properties.as_ref())
+                    .and_then(|p| p.email.as_ref());
+                match &event.event {
+                    EventField::Name(name) => event.into_event_named(name, person_email, &at),
+                    EventField::Stock(_) => {
+                        Err(Error::shape(format!("{at}.event"), "must be a string"))
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WirePerson {
+    #[serde(default)]
+    properties: Option<PersonProperties>,
+}
+
+#[derive(Deserialize)]
+struct PersonProperties {
+    #[serde(default)]
+    email: Option<Value>,
+}
+
+/// The event properties we read. Values are kept as JSON because senders are
+/// loose about types; a non-string where a string is expected is ignored, as
+/// before. Everything else posthog-js sends is skipped.
+#[derive(Deserialize, Default)]
+struct Properties {
+    #[serde(rename = "$session_id", default)]
+    session_id: Option<Value>,
+    #[serde(rename = "$current_url", default)]
+    current_url: Option<Value>,
+    #[serde(default)]
+    email: Option<Value>,
+    #[serde(rename = "$set", default)]
+    set: Option<Value>,
+    #[serde(rename = "$elements_chain", default)]
+    elements_chain: Option<Value>,
+    #[serde(rename = "$elements", default)]
+    elements: Option<Value>,
+    #[serde(rename = "$event_type", default)]
+    event_type: Option<Value>,
+    #[serde(rename = "$el_text", default)]
+    el_text: Option<Value>,
+    #[serde(default)]
+    title: Option<Value>,
+    #[serde(default)]
+    distinct_id: Option<Value>,
+}
+
 fn non_empty(s: Option<&str>) -> Option<String> {
     s.map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }
 
-fn prop_str<'a>(props: Option<&'a Map<String, Value>>, key: &str) -> Option<&'a str> {
-    props.and_then(|p| p.get(key)).and_then(Value::as_str)
+fn as_str(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_str)
 }
 
 /// A distinct id may arrive as a string or a number.
@@ -157,23 +269,24 @@ fn id_string(value: Option<&Value>) -> Option<String> {
     }
 }
 
-impl WireEvent {
-    fn into_event(
-        self,
-        person_props: Option<&Map<String, Value>>,
+impl WireItem {
+    fn into_event_named(
+        &self,
+        name: &str,
+        person_email: Option<&Value>,
         at: &str,
     ) -> Result<Event, Error> {
         let props = self.properties.as_ref();
-        let name = self.event.trim().to_owned();
+        let name = name.trim().to_owned();
         if name.is_empty() {
             return Err(Error::shape(format!("{at}.event"), "must not be empty"));
         }
         let distinct = id_string(self.distinct_id.as_ref())
-            .or_else(|| id_string(props.and_then(|p| p.get("distinct_id"))))
+            .or_else(|| id_string(props.and_then(|p| p.distinct_id.as_ref())))
             .ok_or_else(|| Error::shape(format!("{at}.distinct_id"), "is required"))?;
         let user_id = UserId::parse(&distinct)
             .map_err(|e| Error::shape(format!("{at}.distinct_id"), e.to_string()))?;
-        let session_id = match non_empty(prop_str(props, "$session_id"))
+        let session_id = match non_empty(as_str(props.and_then(|p| p.session_id.as_ref())))
             .or_else(|| non_empty(self.session_id.as_deref()))
         {
             Some(raw) => SessionId::parse(&raw)
@@ -185,23 +298,23 @@ impl WireEvent {
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
-        let current_url = non_empty(prop_str(props, "$current_url"))
+        let current_url = non_empty(as_str(props.and_then(|p| p.current_url.as_ref())))
             .or_else(|| non_empty(self.current_url.as_deref()))
             .unwrap_or_default();
-        let email = non_empty(prop_str(props, "email"))
+        let email = non_empty(as_str(props.and_then(|p| p.email.as_ref())))
             .or_else(|| non_empty(self.email.as_deref()))
-            .or_else(|| non_empty(prop_str(person_props, "email")))
+            .or_else(|| non_empty(as_str(person_email)))
             .or_else(|| {
-                let set = props.and_then(|p| p.get("$set")).and_then(Value::as_object);
-                non_empty(prop_str(set, "email"))
+                let set = props.and_then(|p| p.set.as_ref());
+                non_empty(as_str(set.and_then(|s| s.get("email"))))
             })
             .filter(|e| e.contains('@'));
         let chain = non_empty(self.elements_chain.as_deref())
-            .or_else(|| non_empty(prop_str(props, "$elements_chain")))
+            .or_else(|| non_empty(as_str(props.and_then(|p| p.elements_chain.as_ref()))))
             .unwrap_or_default();
         // Older posthog-js sends `$elements` (an array) instead of the string.
         let elements = match props
-            .and_then(|p| p.get("$elements"))
+            .and_then(|p| p.elements.as_ref())
             .and_then(Value::as_array)
         {
             Some(items) if chain.is_empty() => elements_chain::from_posthog_elements(items),
@@ -221,11 +334,11 @@ impl WireEvent {
         };
         Ok(Event {
             uuid,
-            event_type: non_empty(prop_str(props, "$event_type"))
+            event_type: non_empty(as_str(props.and_then(|p| p.event_type.as_ref())))
                 .or_else(|| non_empty(self.event_type.as_deref())),
-            el_text: non_empty(prop_str(props, "$el_text"))
+            el_text: non_empty(as_str(props.and_then(|p| p.el_text.as_ref())))
                 .or_else(|| non_empty(self.button_or_link_text.as_deref())),
-            page_title: non_empty(prop_str(props, "title")),
+            page_title: non_empty(as_str(props.and_then(|p| p.title.as_ref()))),
             elements,
             name,
             user_id,

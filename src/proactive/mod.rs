@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use self::state::{Blocked, SessionState, Timing};
 use self::triggers::Activity;
 use crate::config::{ProactiveSettings, TriggerSettings};
-use crate::context::{ContextStore, SessionView};
+use crate::context::ContextStore;
 use crate::dialogue::BotMessage;
 use crate::domain::{ProductId, SessionId, UserId};
 use crate::metrics::Metrics;
@@ -141,9 +141,7 @@ impl Proactive {
             let key = (product.clone(), session.clone());
             // Tracked from its first action on, so ticks can find it (dwell).
             self.state(&key);
-            if let Some(view) = self.inner.store.session(product, session) {
-                outcomes.push(self.evaluate(&key, &view, false).await);
-            }
+            outcomes.push(self.evaluate(&key, false).await);
         }
         outcomes
     }
@@ -152,8 +150,7 @@ impl Proactive {
     /// reactive, so no offer interrupts them.
     pub fn on_user_message(&self, user: &UserId) {
         let now = Instant::now();
-        for view in self.inner.store.user_activity(user).sessions {
-            let key = (view.product, view.session);
+        for key in self.inner.store.user_sessions(user) {
             self.state(&key)
                 .lock()
                 .user_message(self.inner.defaults, now);
@@ -173,9 +170,7 @@ impl Proactive {
             .map(|(k, _)| (*k).clone())
             .collect();
         for key in keys {
-            if let Some(view) = self.inner.store.session(&key.0, &key.1) {
-                outcomes.push(self.evaluate(&key, &view, true).await);
-            }
+            outcomes.push(self.evaluate(&key, true).await);
         }
         outcomes
     }
@@ -192,8 +187,8 @@ impl Proactive {
         }
     }
 
-    async fn evaluate(&self, key: &Key, view: &SessionView, on_tick: bool) -> Outcome {
-        let outcome = self.evaluate_inner(key, view, on_tick).await;
+    async fn evaluate(&self, key: &Key, on_tick: bool) -> Outcome {
+        let outcome = self.evaluate_inner(key, on_tick).await;
         if outcome != Outcome::NoMatch {
             tracing::debug!(product = %key.0, session = %key.1, ?outcome, "proactive evaluation");
             Metrics::count(&self.inner.metrics.proactive, outcome.label(), 1);
@@ -201,27 +196,27 @@ impl Proactive {
         outcome
     }
 
-    async fn evaluate_inner(&self, key: &Key, view: &SessionView, on_tick: bool) -> Outcome {
-        let mut actions: Vec<_> = view.actions.iter().map(|(_, a)| a.clone()).collect();
-        if let Some(latest) = &view.latest
-            && actions.last() != Some(latest)
-        {
-            actions.push(latest.clone());
-        }
-        let activity = Activity {
-            actions: &actions,
-            idle_for: view.idle_for,
-        };
-        let Some(trigger) = self
+    async fn evaluate_inner(&self, key: &Key, on_tick: bool) -> Outcome {
+        // Matched under the session's lock on borrowed actions; only the
+        // trigger's position and the user leave it.
+        let found = self
             .inner
-            .settings
-            .triggers
-            .iter()
-            .find(|t| triggers::matches(&t.rule, activity, on_tick))
-        else {
+            .store
+            .inspect(&key.0, &key.1, |actions, idle_for| {
+                let activity = Activity { actions, idle_for };
+                let trigger = self
+                    .inner
+                    .settings
+                    .triggers
+                    .iter()
+                    .position(|t| triggers::matches(&t.rule, activity, on_tick))?;
+                let user = actions.last()?.user_id.clone();
+                Some((trigger, user))
+            });
+        let Some(Some((position, user))) = found else {
             return Outcome::NoMatch;
         };
-        let Some(user) = actions.last().map(|a| a.user_id.clone()) else {
+        let Some(trigger) = self.inner.settings.triggers.get(position) else {
             return Outcome::NoMatch;
         };
         let id = trigger.id.clone();

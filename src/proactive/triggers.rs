@@ -10,7 +10,7 @@ use crate::domain::Action;
 #[derive(Debug, Clone, Copy)]
 pub struct Activity<'a> {
     /// Recent actions of one session, oldest first.
-    pub actions: &'a [Action],
+    pub actions: &'a [&'a Action],
     /// Time since the session's newest action arrived.
     pub idle_for: Duration,
 }
@@ -46,7 +46,7 @@ pub fn matches(rule: &TriggerRule, activity: Activity<'_>, on_tick: bool) -> boo
 
 /// Actions no older than `within_seconds` before the newest one (event time, so
 /// a client's clock skew does not matter).
-fn window(actions: &[Action], within_seconds: f64) -> &[Action] {
+fn window<'a>(actions: &'a [&'a Action], within_seconds: f64) -> &'a [&'a Action] {
     let Some(newest) = actions.last() else {
         return actions;
     };
@@ -60,7 +60,7 @@ fn window(actions: &[Action], within_seconds: f64) -> &[Action] {
 
 /// The newest action, repeated (same type, label and page) `min_count` times.
 fn repeated(
-    actions: &[Action],
+    actions: &[&Action],
     min_count: usize,
     within_seconds: f64,
     action_type: Option<&str>,
@@ -76,12 +76,12 @@ fn repeated(
         return false;
     }
     let same =
-        |a: &&Action| a.kind == newest.kind && a.label == newest.label && a.page == newest.page;
+        |a: &&&Action| a.kind == newest.kind && a.label == newest.label && a.page == newest.page;
     window(actions, within_seconds).iter().filter(same).count() >= min_count
 }
 
 /// A → B → A, or at least three pages with a revisit, within the window.
-fn ping_pong(actions: &[Action], within_seconds: f64) -> bool {
+fn ping_pong(actions: &[&Action], within_seconds: f64) -> bool {
     let mut pages: Vec<&str> = Vec::new();
     for action in window(actions, within_seconds) {
         if pages.last() != Some(&action.page.as_str()) {
@@ -134,10 +134,11 @@ mod tests {
     }
 
     fn on_actions(rule: &TriggerRule, actions: &[Action]) -> bool {
+        let actions: Vec<&Action> = actions.iter().collect();
         matches(
             rule,
             Activity {
-                actions,
+                actions: &actions,
                 idle_for: Duration::ZERO,
             },
             false,
@@ -216,7 +217,8 @@ mod tests {
             dwell_seconds: 60.0,
             max_actions: 2,
         };
-        let actions = [act(ActionKind::Pageview, "/p", "/p", 0)];
+        let view = act(ActionKind::Pageview, "/p", "/p", 0);
+        let actions = [&view];
         let idle = |secs| Activity {
             actions: &actions,
             idle_for: Duration::from_secs(secs),
@@ -227,6 +229,7 @@ mod tests {
         let busy: Vec<Action> = (0..3)
             .map(|s| act(ActionKind::Click, "x", "/p", s))
             .collect();
+        let busy: Vec<&Action> = busy.iter().collect();
         assert!(!matches(
             &rule,
             Activity {
