@@ -192,7 +192,7 @@ impl<'de> Deserialize<'de> for EventField {
 impl WireItem {
     fn into_event(self, at: &str) -> Result<Event, Error> {
         match &self.event {
-            EventField::Name(name) => self.into_event_named(name, None, at),
+            EventField::Name(name) => self.to_event_named(name, None, at),
             EventField::Stock(event) => {
                 let at = format!("{at}.event");
                 let person_email = self
@@ -201,7 +201,7 @@ impl WireItem {
                     .and_then(|p| p.properties.as_ref())
                     .and_then(|p| p.email.as_ref());
                 match &event.event {
-                    EventField::Name(name) => event.into_event_named(name, person_email, &at),
+                    EventField::Name(name) => event.to_event_named(name, person_email, &at),
                     EventField::Stock(_) => {
                         Err(Error::shape(format!("{at}.event"), "must be a string"))
                     }
@@ -270,7 +270,7 @@ fn id_string(value: Option<&Value>) -> Option<String> {
 }
 
 impl WireItem {
-    fn into_event_named(
+    fn to_event_named(
         &self,
         name: &str,
         person_email: Option<&Value>,
