@@ -256,7 +256,7 @@ async fn a_session_request_sent_the_moment_connect_is_acked_is_answered() {
                     } else if text.starts_with("40") {
                         let request =
                             format!("42[\"session_request\",{{\"session_id\":\"early-{i}\"}}]");
-                        ws.send(Message::Text(request.into())).await.unwrap();
+                        ws.send(Message::Text(request)).await.unwrap();
                     } else if text.as_str() == "2" {
                         ws.send(Message::Text("3".into())).await.unwrap();
                     } else if text.as_str() == confirm {
