@@ -47,12 +47,12 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, Error> {
     let text = std::str::from_utf8(body)
         .map_err(|_| Error::MalformedJson(serde::de::Error::custom("body is not UTF-8")))?;
     match text.trim_start().as_bytes().first() {
-        Some(b'[') => parse_raw_items(text, "body"),
+        Some(b'[') => parse_raw_items(text, Place::BODY),
         Some(b'{') => {
             let probe: BatchProbe<'_> = serde_json::from_str(text).map_err(Error::MalformedJson)?;
             match probe.batch {
-                Some(batch) => parse_raw_items(batch.get(), "batch"),
-                None => Ok(vec![parse_raw_item(text, "body")?]),
+                Some(batch) => parse_raw_items(batch.get(), Place::BATCH),
+                None => Ok(vec![parse_raw_item(text, Place::BODY)?]),
             }
         }
         _ => {
@@ -72,11 +72,14 @@ pub fn parse_events(items: Vec<Value>) -> Result<Vec<Event>, Error> {
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let at = format!("batch[{i}]");
+            let at = Place::BATCH.item(i);
             if !item.is_object() {
-                return Err(Error::shape(at, "each event must be a JSON object"));
+                return Err(Error::shape(at.to_string(), "each event must be a JSON object"));
             }
-            typed::<WireItem, _>(item, &at)?.into_event(&at)
+            match WireItem::deserialize(&item) {
+                Ok(wire) => wire.into_event(at),
+                Err(_) => typed::<WireItem, _>(item, at)?.into_event(at),
+            }
         })
         .collect()
 }
@@ -88,30 +91,92 @@ struct BatchProbe<'a> {
     batch: Option<&'a RawValue>,
 }
 
-fn parse_raw_items(text: &str, at: &str) -> Result<Vec<Event>, Error> {
+/// Where in the body an item is, for error messages; only formatted when an
+/// error is made.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    root: &'static str,
+    index: Option<usize>,
+    /// Inside a stock body's `event` object.
+    stock: bool,
+}
+
+impl Place {
+    const BODY: Place = Place {
+        root: "body",
+        index: None,
+        stock: false,
+    };
+    const BATCH: Place = Place {
+        root: "batch",
+        index: None,
+        stock: false,
+    };
+
+    fn item(self, index: usize) -> Place {
+        Place {
+            index: Some(index),
+            ..self
+        }
+    }
+
+    fn stock(self) -> Place {
+        Place {
+            stock: true,
+            ..self
+        }
+    }
+
+    /// `{self}.{field}`.
+    fn field(self, field: &str) -> String {
+        format!("{self}.{field}")
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.root)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        if self.stock {
+            f.write_str(".event")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_raw_items(text: &str, at: Place) -> Result<Vec<Event>, Error> {
     let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             Error::MalformedJson(e)
         } else {
-            Error::shape(at, "must be an array of events")
+            Error::shape(at.to_string(), "must be an array of events")
         }
     })?;
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| parse_raw_item(item.get(), &format!("{at}[{i}]")))
+        .map(|(i, item)| parse_raw_item(item.get(), at.item(i)))
         .collect()
 }
 
-fn parse_raw_item(text: &str, at: &str) -> Result<Event, Error> {
+fn parse_raw_item(text: &str, at: Place) -> Result<Event, Error> {
     if !text.trim_start().starts_with('{') {
-        return Err(Error::shape(at, "each event must be a JSON object"));
+        return Err(Error::shape(at.to_string(), "each event must be a JSON object"));
     }
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    typed::<WireItem, _>(&mut deserializer, at)?.into_event(at)
+    // Plain serde first; only a refused item pays for path tracking, in a
+    // second pass that names the failing place.
+    match serde_json::from_str::<WireItem>(text) {
+        Ok(wire) => wire.into_event(at),
+        Err(_) => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            typed::<WireItem, _>(&mut deserializer, at)?.into_event(at)
+        }
+    }
 }
 
-fn typed<'de, T, D>(deserializer: D, at: &str) -> Result<T, Error>
+fn typed<'de, T, D>(deserializer: D, at: Place) -> Result<T, Error>
 where
     T: Deserialize<'de>,
     D: serde::Deserializer<'de>,
@@ -120,7 +185,7 @@ where
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let inner = err.path().to_string();
         let path = if inner == "." {
-            at.to_owned()
+            at.to_string()
         } else {
             format!("{at}.{inner}")
         };
@@ -190,20 +255,20 @@ impl<'de> Deserialize<'de> for EventField {
 }
 
 impl WireItem {
-    fn into_event(self, at: &str) -> Result<Event, Error> {
+    fn into_event(self, at: Place) -> Result<Event, Error> {
         match &self.event {
             EventField::Name(name) => self.to_event_named(name, None, at),
             EventField::Stock(event) => {
-                let at = format!("{at}.event");
+                let at = at.stock();
                 let person_email = self
                     .person
                     .as_ref()
                     .and_then(|p| p.properties.as_ref())
                     .and_then(|p| p.email.as_ref());
                 match &event.event {
-                    EventField::Name(name) => event.to_event_named(name, person_email, &at),
+                    EventField::Name(name) => event.to_event_named(name, person_email, at),
                     EventField::Stock(_) => {
-                        Err(Error::shape(format!("{at}.event"), "must be a string"))
+                        Err(Error::shape(at.field("event"), "must be a string"))
                     }
                 }
             }
@@ -274,23 +339,23 @@ impl WireItem {
         &self,
         name: &str,
         person_email: Option<&Value>,
-        at: &str,
+        at: Place,
     ) -> Result<Event, Error> {
         let props = self.properties.as_ref();
         let name = name.trim().to_owned();
         if name.is_empty() {
-            return Err(Error::shape(format!("{at}.event"), "must not be empty"));
+            return Err(Error::shape(at.field("event"), "must not be empty"));
         }
         let distinct = id_string(self.distinct_id.as_ref())
             .or_else(|| id_string(props.and_then(|p| p.distinct_id.as_ref())))
-            .ok_or_else(|| Error::shape(format!("{at}.distinct_id"), "is required"))?;
+            .ok_or_else(|| Error::shape(at.field("distinct_id"), "is required"))?;
         let user_id = UserId::parse(&distinct)
-            .map_err(|e| Error::shape(format!("{at}.distinct_id"), e.to_string()))?;
+            .map_err(|e| Error::shape(at.field("distinct_id"), e.to_string()))?;
         let session_id = match non_empty(as_str(props.and_then(|p| p.session_id.as_ref())))
             .or_else(|| non_empty(self.session_id.as_deref()))
         {
             Some(raw) => SessionId::parse(&raw)
-                .map_err(|e| Error::shape(format!("{at}.properties.$session_id"), e.to_string()))?,
+                .map_err(|e| Error::shape(at.field("properties.$session_id"), e.to_string()))?,
             None => SessionId::derived_from(&user_id),
         };
         let timestamp = self
