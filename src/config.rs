@@ -157,6 +157,10 @@ pub struct ContextSettings {
     pub lookback_seconds: f64,
     pub max_actions: usize,
     pub summary_threshold: usize,
+    /// After a failed summary, wait this long before trying again (doubling
+    /// per consecutive failure, at most 16×), so a down LLM is not called on
+    /// every new action.
+    pub summary_retry_seconds: f64,
     pub max_sessions: u64,
     pub max_users: u64,
     pub max_sessions_per_user: usize,
@@ -292,6 +296,15 @@ impl Settings {
             return Err(invalid(
                 "context.lookback_seconds",
                 "must be greater than 0",
+            ));
+        }
+        // 16 × this must still be a valid duration.
+        if !(c.summary_retry_seconds.is_finite()
+            && (0.0..=86_400.0).contains(&c.summary_retry_seconds))
+        {
+            return Err(invalid(
+                "context.summary_retry_seconds",
+                "must be between 0 and 86400",
             ));
         }
         for (key, value) in [

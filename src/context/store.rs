@@ -45,6 +45,9 @@ struct SessionState {
     summary: Option<Summary>,
     /// A summary job is running; at most one per session.
     summarising: bool,
+    /// Consecutive failed summaries, and when the next may start.
+    failures: u32,
+    retry_at: Option<Instant>,
     /// The newest action once a summary has removed it from `actions`, so
     /// answers can always pick up from it. While it is still raw it is the
     /// back of `actions` and this is `None` (no copy per recorded action).
@@ -169,6 +172,7 @@ struct Inner {
     lookback: Duration,
     max_actions: usize,
     summary_threshold: usize,
+    summary_retry: Duration,
     max_sessions_per_user: usize,
     sessions_per_answer: usize,
     sessions: Cache<SessionKey, Arc<Session>>,
@@ -193,6 +197,7 @@ impl ContextStore {
                 lookback: Duration::from_secs_f64(settings.lookback_seconds),
                 max_actions: settings.max_actions,
                 summary_threshold: settings.summary_threshold,
+                summary_retry: Duration::from_secs_f64(settings.summary_retry_seconds.max(0.0)),
                 max_sessions_per_user: settings.max_sessions_per_user,
                 sessions_per_answer: settings.sessions_per_answer,
                 sessions: Cache::builder()
@@ -252,7 +257,7 @@ impl ContextStore {
                 while state.actions.len() > self.inner.max_actions {
                     state.actions.pop_front();
                 }
-                self.take_summary_job(&mut state)
+                self.take_summary_job(&mut state, now)
             };
             if let Some(job) = job {
                 let inner = Arc::clone(&self.inner);
@@ -285,8 +290,11 @@ impl ContextStore {
     }
 
     /// Starts a summary when enough raw actions wait and none is running.
-    fn take_summary_job(&self, state: &mut SessionState) -> Option<SummaryJob> {
-        if state.summarising || state.actions.len() < self.inner.summary_threshold {
+    fn take_summary_job(&self, state: &mut SessionState, now: Instant) -> Option<SummaryJob> {
+        if state.summarising
+            || state.actions.len() < self.inner.summary_threshold
+            || state.retry_at.is_some_and(|at| now < at)
+        {
             return None;
         }
         state.summarising = true;
@@ -481,6 +489,8 @@ impl Inner {
             let mut state = session.state.lock();
             match result {
                 Ok(text) => {
+                    state.failures = 0;
+                    state.retry_at = None;
                     state.summary = Some(Summary {
                         text,
                         received: job.newest_received,
@@ -506,6 +516,11 @@ impl Inner {
                         "summary failed; raw actions kept"
                     );
                     state.summarising = false;
+                    // Back off: without this every new action would call the
+                    // failing backend again.
+                    let factor = 1u32 << state.failures.min(4);
+                    state.failures = state.failures.saturating_add(1);
+                    state.retry_at = Some(Instant::now() + self.summary_retry * factor);
                     Metrics::count(&self.metrics.summaries, "failed", 1);
                     return;
                 }

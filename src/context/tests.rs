@@ -17,6 +17,7 @@ fn settings() -> ContextSettings {
         lookback_seconds: 300.0,
         max_actions: 30,
         summary_threshold: 10,
+        summary_retry_seconds: 30.0,
         max_sessions: 1000,
         max_users: 1000,
         max_sessions_per_user: 20,
@@ -363,4 +364,56 @@ async fn a_submit_right_after_a_click_on_the_same_page_is_folded_into_it() {
     store.record(&p, vec![submit(60_000)]);
     let view = store.session(&p, &SessionId::parse("s").unwrap()).unwrap();
     assert_eq!(view.actions.len(), 2, "a later submit is its own step");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_summariser_is_retried_with_backoff_not_on_every_action() {
+    let gate = Arc::new(Semaphore::new(1000));
+    let tasks = TaskTracker::new();
+    let summariser = Arc::new(Gated {
+        gate,
+        calls: AtomicUsize::new(0),
+        fail: true,
+    });
+    let store = ContextStore::new(
+        &ContextSettings {
+            summary_threshold: 2,
+            summary_retry_seconds: 30.0,
+            ..settings()
+        },
+        summariser.clone(),
+        tasks.clone(),
+        crate::metrics::Metrics::new(),
+    );
+    let p = product("acme");
+    let calls = || summariser.calls.load(Ordering::SeqCst);
+    let settle = || async {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    };
+    store.record(&p, vec![click("u", "s", "a"), click("u", "s", "b")]);
+    settle().await;
+    assert_eq!(calls(), 1);
+    for label in ["c", "d", "e"] {
+        store.record(&p, vec![click("u", "s", label)]);
+        settle().await;
+    }
+    assert_eq!(calls(), 1, "no new call while backing off");
+    tokio::time::advance(Duration::from_secs(31)).await;
+    store.record(&p, vec![click("u", "s", "f")]);
+    settle().await;
+    assert_eq!(calls(), 2, "tried again after 30 s");
+    // The second failure doubles the wait.
+    tokio::time::advance(Duration::from_secs(31)).await;
+    store.record(&p, vec![click("u", "s", "g")]);
+    settle().await;
+    assert_eq!(calls(), 2, "still backing off at 31 of 60 s");
+    tokio::time::advance(Duration::from_secs(30)).await;
+    store.record(&p, vec![click("u", "s", "h")]);
+    settle().await;
+    assert_eq!(calls(), 3);
+    let view = store.session(&p, &SessionId::parse("s").unwrap()).unwrap();
+    assert!(view.summary.is_none());
+    assert_eq!(labels(&view).len(), 8, "every raw action kept");
 }

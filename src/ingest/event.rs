@@ -74,7 +74,10 @@ pub fn parse_events(items: Vec<Value>) -> Result<Vec<Event>, Error> {
         .map(|(i, item)| {
             let at = Place::BATCH.item(i);
             if !item.is_object() {
-                return Err(Error::shape(at.to_string(), "each event must be a JSON object"));
+                return Err(Error::shape(
+                    at.to_string(),
+                    "each event must be a JSON object",
+                ));
             }
             match WireItem::deserialize(&item) {
                 Ok(wire) => wire.into_event(at),
@@ -163,7 +166,10 @@ fn parse_raw_items(text: &str, at: Place) -> Result<Vec<Event>, Error> {
 
 fn parse_raw_item(text: &str, at: Place) -> Result<Event, Error> {
     if !text.trim_start().starts_with('{') {
-        return Err(Error::shape(at.to_string(), "each event must be a JSON object"));
+        return Err(Error::shape(
+            at.to_string(),
+            "each event must be a JSON object",
+        ));
     }
     // Plain serde first; only a refused item pays for path tracking, in a
     // second pass that names the failing place.

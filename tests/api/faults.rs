@@ -292,3 +292,36 @@ async fn metrics_cover_events_rejections_sockets_turns_and_summaries() {
     }
     socket.disconnect().await;
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused_without_harm() {
+    let app = spawn_app().await;
+    // hyper bounds a request head (100 headers, ~400 KiB buffered); beyond it
+    // the request is refused with 431 before any of our code runs.
+    let huge = "x".repeat(1024 * 1024);
+    let outcome = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-filler", huge)
+        .send()
+        .await;
+    match outcome {
+        Ok(response) => assert_eq!(
+            response.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        ),
+        // The server may close the connection while the client still writes.
+        Err(error) => assert!(error.is_request() || error.is_connect(), "{error}"),
+    }
+    let mut request = app.client.get(app.url("/healthz"));
+    for i in 0..200 {
+        request = request.header(format!("x-h{i}"), "1");
+    }
+    let response = request.send().await;
+    assert!(
+        response.as_ref().map_or(true, |r| r.status()
+            == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        "200 headers: {response:?}"
+    );
+    still_healthy(&app).await;
+}
