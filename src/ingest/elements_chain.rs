@@ -169,17 +169,18 @@ fn attributes_start(part: &str) -> Option<usize> {
 fn parse_head(head: &str) -> Element {
     let mut element = Element::default();
     // Split on '.' and '#', remembering which separator preceded each piece.
-    let mut piece = String::new();
-    let mut kind = 't';
-    let flush = |element: &mut Element, kind: char, piece: &mut String| {
-        let value = std::mem::take(piece);
-        if value.is_empty() {
+    // Pieces are slices of `head`: one exact allocation each.
+    let mut kind = '\0';
+    let mut start = 0;
+    let flush = |element: &mut Element, kind: char, piece: &str| {
+        if piece.is_empty() {
             return;
         }
+        let value = piece.to_owned();
         match kind {
-            't' => element.tag = value,
             '#' => element.hash_id = Some(value),
-            _ => element.classes.push(value),
+            '.' => element.classes.push(value),
+            _ => element.tag = value,
         }
     };
     // Brackets hold Tailwind arbitrary values (`bg-[#1da1f2]`, `w-[1.5rem]`):
@@ -192,16 +193,15 @@ fn parse_head(head: &str) -> Element {
         match c {
             '[' if last_close.is_some_and(|close| close > i) => depth += 1,
             ']' => depth = depth.saturating_sub(1),
+            '.' | '#' if depth == 0 => {
+                flush(&mut element, kind, &head[start..i]);
+                kind = c;
+                start = i + 1;
+            }
             _ => {}
         }
-        if (c == '.' || c == '#') && depth == 0 {
-            flush(&mut element, kind, &mut piece);
-            kind = c;
-        } else {
-            piece.push(c);
-        }
     }
-    flush(&mut element, kind, &mut piece);
+    flush(&mut element, kind, &head[start..]);
     element
 }
 
@@ -211,30 +211,50 @@ fn parse_attributes(s: &str) -> Vec<(String, String)> {
     while !rest.is_empty() {
         let Some(eq) = rest.find("=\"") else { break };
         let key = rest[..eq].trim_start_matches(':').to_owned();
-        let mut value = String::new();
-        let mut chars = rest[eq + 2..].char_indices();
+        let body = &rest[eq + 2..];
+        // The value ends at the first '"' not escaped by '\\'. Most values
+        // have no escapes and are copied in one piece.
+        let bytes = body.as_bytes();
+        let mut i = 0;
+        let mut escapes = false;
         let mut end = None;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, escaped)) => value.push(escaped),
-                    None => value.push('\\'),
-                },
-                '"' => {
-                    end = Some(eq + 2 + i + 1);
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => {
+                    escapes = true;
+                    i += 2;
+                }
+                b'"' => {
+                    end = Some(i);
                     break;
                 }
-                c => value.push(c),
+                _ => i += 1,
             }
         }
+        let raw = &body[..end.unwrap_or(body.len())];
+        let value = if escapes { unescape(raw) } else { raw.to_owned() };
         // An unterminated value is kept (it is the best we have) and ends the parse.
         attributes.push((key, value));
         match end {
-            Some(end) => rest = &rest[end..],
+            Some(end) => rest = &body[end + 1..],
             None => break,
         }
     }
     attributes
+}
+
+/// `\x` → `x`; a trailing lone `\` stays.
+fn unescape(raw: &str) -> String {
+    let mut value = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            value.push(chars.next().unwrap_or('\\'));
+        } else {
+            value.push(c);
+        }
+    }
+    value
 }
 
 #[cfg(test)]
