@@ -234,12 +234,17 @@ impl ContextStore {
                 session: action.session_id.clone(),
             };
             self.index_user(&action, &key, now);
-            let session = self.inner.sessions.get_with(key.clone(), || {
-                Arc::new(Session {
-                    key,
-                    state: Mutex::new(SessionState::default()),
-                })
-            });
+            // `get` first: `get_with` takes the key by value, a copy of two
+            // strings per action for the common case of a known session.
+            let session = match self.inner.sessions.get(&key) {
+                Some(session) => session,
+                None => self.inner.sessions.get_with(key.clone(), || {
+                    Arc::new(Session {
+                        key,
+                        state: Mutex::new(SessionState::default()),
+                    })
+                }),
+            };
             let job = {
                 let mut state = session.state.lock();
                 if is_submit_of_latest_click(state.latest(), &action) {
@@ -270,13 +275,25 @@ impl ContextStore {
     }
 
     fn index_user(&self, action: &Action, key: &SessionKey, now: Instant) {
-        let user = self
-            .inner
-            .users
-            .get_with(action.user_id.clone(), Default::default);
+        let user = match self.inner.users.get(&action.user_id) {
+            Some(user) => user,
+            None => self
+                .inner
+                .users
+                .get_with(action.user_id.clone(), Default::default),
+        };
         let mut user = user.lock();
-        if let Some(email) = &action.email {
+        if let Some(email) = &action.email
+            && user.email.as_ref() != Some(email)
+        {
             user.email = Some(email.clone());
+        }
+        // Most actions continue the user's newest session: just touch it.
+        if let Some(newest) = user.sessions.first_mut()
+            && &newest.key == key
+        {
+            newest.last_seen = now;
+            return;
         }
         user.sessions.retain(|s| &s.key != key);
         user.sessions.insert(

@@ -232,7 +232,11 @@ fn parse_attributes(s: &str) -> Vec<(String, String)> {
             }
         }
         let raw = &body[..end.unwrap_or(body.len())];
-        let value = if escapes { unescape(raw) } else { raw.to_owned() };
+        let value = if escapes {
+            unescape(raw)
+        } else {
+            raw.to_owned()
+        };
         // An unterminated value is kept (it is the best we have) and ends the parse.
         attributes.push((key, value));
         match end {

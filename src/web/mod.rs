@@ -46,11 +46,12 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new({
-                    let metrics = state.metrics.clone();
+                    // Only the counter: this closure is cloned for every request.
+                    let overloaded_total = state.metrics.overloaded.clone();
                     move |_: tower::BoxError| {
-                        let metrics = metrics.clone();
+                        let overloaded_total = overloaded_total.clone();
                         async move {
-                            metrics.overloaded.inc();
+                            overloaded_total.inc();
                             overloaded()
                         }
                     }
