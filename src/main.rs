@@ -8,6 +8,11 @@ use copilot_server::config::Settings;
 use copilot_server::startup::{Application, shutdown_signal};
 use copilot_server::telemetry;
 
+// Ingest and chat allocate many short strings per request; mimalloc's
+// per-thread free lists cut their cost (measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An in-app chat copilot grounded in what the user just did.
 #[derive(Parser)]
 #[command(version, about)]
