@@ -41,6 +41,7 @@ pub struct Metrics {
     /// Sessions and actions held by the store (set when scraped).
     pub store_sessions: Gauge,
     pub store_users: Gauge,
+    pub store_actions: Gauge,
     /// Socket.IO connections open now.
     pub sockets: Gauge,
     /// LLM calls by outcome (ok, error, timeout, busy) and their latency.
@@ -67,6 +68,7 @@ impl Metrics {
         let rejected = Family::<ReasonLabels, Counter>::default();
         let store_sessions = Gauge::default();
         let store_users = Gauge::default();
+        let store_actions = Gauge::default();
         let sockets = Gauge::default();
         let llm_calls = Family::<OutcomeLabels, Counter>::default();
         let llm_latency = Histogram::new(exponential_buckets(0.01, 2.0, 12));
@@ -86,6 +88,11 @@ impl Metrics {
             "store_users",
             "Users in the user index",
             store_users.clone(),
+        );
+        registry.register(
+            "store_actions",
+            "Raw actions held in the context store (not yet folded into a summary)",
+            store_actions.clone(),
         );
         registry.register(
             "sockets_connected",
@@ -123,6 +130,7 @@ impl Metrics {
             rejected,
             store_sessions,
             store_users,
+            store_actions,
             sockets,
             llm_calls,
             llm_latency,

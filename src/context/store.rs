@@ -416,6 +416,16 @@ impl ContextStore {
         self.inner.users.get(user)?.lock().email.clone()
     }
 
+    /// Raw actions held across all sessions. Walks every session (one short
+    /// lock each), so it is for a metrics scrape, not for a hot path.
+    pub fn action_count(&self) -> u64 {
+        self.inner
+            .sessions
+            .iter()
+            .map(|(_, session)| session.state.lock().actions.len() as u64)
+            .sum()
+    }
+
     pub fn counts(&self) -> Counts {
         self.inner.users.run_pending_tasks();
         self.inner.sessions.run_pending_tasks();

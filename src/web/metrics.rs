@@ -16,6 +16,10 @@ async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
     let counts = state.store.counts();
     state.metrics.store_sessions.set(counts.sessions as i64);
     state.metrics.store_users.set(counts.users as i64);
+    state
+        .metrics
+        .store_actions
+        .set(i64::try_from(state.store.action_count()).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

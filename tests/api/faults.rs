@@ -325,3 +325,28 @@ async fn oversized_headers_are_refused_without_harm() {
     );
     still_healthy(&app).await;
 }
+
+#[tokio::test]
+async fn metrics_count_the_raw_actions_the_store_holds() {
+    let app = spawn_app().await;
+    let scrape = || async {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metric(&text, "copilot_store_actions ")
+    };
+    assert_eq!(scrape().await, 0.0);
+    app.deliver(fixture("posthog-webhook-autocapture.json"))
+        .await;
+    assert_eq!(scrape().await, 1.0);
+    // A retried delivery adds nothing.
+    app.deliver(fixture("posthog-webhook-autocapture.json"))
+        .await;
+    assert_eq!(scrape().await, 1.0);
+}
