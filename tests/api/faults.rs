@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fake_llm::{Behaviour, FakeLlm};
-use crate::helpers::{TestApp, fixture, spawn_app, spawn_app_with, spawn_app_with_llm};
+use crate::helpers::{TestApp, fixture, metric, spawn_app, spawn_app_with, spawn_app_with_llm};
 use crate::socket_client::{SocketClient, texts};
 
 const OFF_TOPIC: &str = "how do I rename a project?";
@@ -30,12 +30,6 @@ async fn wait_for_requests(fake: &FakeLlm, n: usize) {
     })
     .await
     .expect("the LLM was called");
-}
-
-fn metric(text: &str, line_prefix: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_prefix))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
 #[tokio::test]
@@ -195,15 +189,7 @@ async fn at_capacity_requests_get_503_with_retry_after() {
         StatusCode::OK,
         "the admitted request completes"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metric(&metrics, "copilot_overloaded_requests_total ") >= 1.0,
         "{metrics}"
@@ -229,15 +215,7 @@ async fn llm_calls_beyond_the_concurrency_limit_get_the_template_answer() {
             "{reply}"
         );
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metric(&metrics, "copilot_llm_calls_total{outcome=\"busy\"} ") >= 1.0,
         "{metrics}"
@@ -257,15 +235,7 @@ async fn metrics_cover_events_rejections_sockets_turns_and_summaries() {
     assert!(texts(&socket.replies().await).contains("Billing"));
     let text = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            let text = app
-                .client
-                .get(app.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let text = app.metrics().await;
             if metric(&text, "copilot_summaries_total{outcome=\"stored\"} ") >= 1.0 {
                 return text;
             }
@@ -330,15 +300,7 @@ async fn oversized_headers_are_refused_without_harm() {
 async fn metrics_count_the_raw_actions_the_store_holds() {
     let app = spawn_app().await;
     let scrape = || async {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics().await;
         metric(&text, "copilot_store_actions ")
     };
     assert_eq!(scrape().await, 0.0);

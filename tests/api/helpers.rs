@@ -125,6 +125,18 @@ impl TestApp {
         self.get_json(&format!("/context/{user}")).await
     }
 
+    /// `GET /metrics` as Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+        response.text().await.expect("text body")
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self
             .client
@@ -135,6 +147,14 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.json().await.expect("json body")
     }
+}
+
+/// The value of the sample whose line starts with `line_prefix` (name, labels
+/// and a space), or 0 when there is none yet.
+pub fn metric(text: &str, line_prefix: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
 }
 
 /// The app with its LLM pointed at `fake`, short timeouts, changed by `configure`.

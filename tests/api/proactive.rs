@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, click_event, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, click_event, metric, spawn_app, spawn_app_with};
 use crate::socket_client::SocketClient;
 
 const OFFER: &str = "Editing projects one by one?";
@@ -52,19 +52,9 @@ fn offers(messages: &[Value]) -> usize {
 }
 
 async fn proactive_count(app: &TestApp, outcome: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let prefix = format!("copilot_proactive_offers_total{{outcome=\"{outcome}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map_or(0, |n| n.trim().parse().unwrap())
+    metric(&text, &prefix) as u64
 }
 
 #[tokio::test]
