@@ -318,7 +318,9 @@ impl ContextStore {
         Some(SummaryJob::snapshot(state))
     }
 
-    /// One session's view, or `None` if the store does not hold it.
+    /// One session's view, or `None` if the store does not hold it. Only
+    /// tests read one session whole; the server reads users or `inspect`s.
+    #[cfg(test)]
     pub fn session(&self, product: &ProductId, session: &SessionId) -> Option<SessionView> {
         let key = SessionKey {
             product: product.clone(),
