@@ -40,12 +40,7 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
 
 /// CPU seconds the whole machine has been busy (all cores; /proc/stat, idle and iowait excluded).
 pub fn machine_busy_secs() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
+    let v = machine_cpu_ticks()?;
     // user nice system idle iowait irq softirq steal (guest time is already in user).
     let busy =
         v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).unwrap_or(&0.0);
@@ -55,13 +50,19 @@ pub fn machine_busy_secs() -> Option<f64> {
 /// CPU seconds spent in hard and soft interrupts machine-wide (loopback TCP is
 /// processed there and is not charged to any process).
 pub fn machine_irq_secs() -> Option<f64> {
+    let v = machine_cpu_ticks()?;
+    Some((v.get(5)? + v.get(6)?) / clock_ticks())
+}
+
+/// The machine-wide `cpu` line of /proc/stat, in clock ticks per state.
+fn machine_cpu_ticks() -> Option<Vec<f64>> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
     let line = text.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    Some((v.get(5)? + v.get(6)?) / clock_ticks())
+    Some(
+        line.split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect(),
+    )
 }
 
 /// `/proc/loadavg`'s three load averages.
