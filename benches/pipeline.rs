@@ -84,11 +84,11 @@ fn context_and_prompt(c: &mut Criterion) {
     let mut group = c.benchmark_group("context_read");
     group.bench_function("healthz counts (baseline)", |b| b.iter(|| store.counts()));
     group.bench_function("3 sessions x 30 actions, as text", |b| {
-        b.iter(|| store.user_activity(black_box(&user)).to_text())
+        b.iter(|| store.user_activity(black_box(&product), black_box(&user)).to_text())
     });
     group.finish();
 
-    let activity = store.user_activity(&user).to_text();
+    let activity = store.user_activity(&product, &user).to_text();
     let history: Vec<Turn> = (0..10)
         .map(|i| Turn {
             role: if i % 2 == 0 {

@@ -5,8 +5,10 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// The defaults, embedded so the binary starts anywhere with no file.
@@ -14,6 +16,9 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 /// The demo product's public secret; using it off loopback earns a warning.
 pub const DEMO_WEBHOOK_SECRET: &str = "demo-secret-change-me";
+/// The demo product's public API key (so the README's curl examples work);
+/// using it off loopback earns a warning too.
+pub const DEMO_API_KEY: &str = "demo-api-key-change-me";
 
 /// The seed's env names (the Python bridge used them) and the keys they set.
 const SEED_ENV: &[(&str, &str)] = &[
@@ -47,6 +52,8 @@ pub enum Error {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub admin: AdminSettings,
     pub products: Vec<ProductSettings>,
     pub capture: CaptureSettings,
     pub context: ContextSettings,
@@ -135,6 +142,46 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[database]`: where products (and, later, durable state) live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (created on first start) or `sqlite::memory:`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How often the server re-reads products, so changes made by the CLI (or
+    /// another process) take effect without a restart.
+    #[serde(deserialize_with = "seconds")]
+    pub product_refresh_seconds: Duration,
+}
+
+/// `[admin]`: who may register and manage products.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// `Authorization: Bearer <token>` for the admin API; empty = no admin token.
+    pub token: SecretString,
+    /// New products may register without a token (the hosted connector's way,
+    /// which autoplay-sdk's `onboard_product` relies on). Never re-registration.
+    pub open_registration: bool,
+    /// After a rotation the previous webhook secret keeps working this long.
+    #[serde(deserialize_with = "seconds")]
+    pub secret_grace_seconds: Duration,
+    /// Base URL put into `webhook_url` and `stream_url`; empty = the request's
+    /// own scheme and Host (the CLI uses `http://{server.host}:{server.port}`).
+    pub public_url: String,
+}
+
+impl AdminSettings {
+    /// The admin token, if one is configured.
+    pub fn token(&self) -> Option<&str> {
+        Some(self.token.expose_secret().trim()).filter(|t| !t.is_empty())
+    }
+}
+
+/// One `[[products]]` entry. Only `id` and `webhook_secret` are required; every
+/// other field, when set, overrides what the database holds (keys in clear here,
+/// stored as digests where they are only compared).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSettings {
@@ -142,6 +189,31 @@ pub struct ProductSettings {
     pub webhook_secret: String,
     #[serde(default)]
     pub posthog_api_key: String,
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    /// The product backend's key for `/reply`, `/context` and user deletion.
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+    /// The key stream subscribers present (`unkey_key` in onboarding).
+    #[serde(default)]
+    pub stream_key: Option<SecretString>,
+    /// Signs user ids: `userHash = hex(HMAC-SHA256(identity_secret, userId))`.
+    #[serde(default)]
+    pub identity_secret: Option<SecretString>,
+    /// Default: on when an identity secret is set.
+    #[serde(default)]
+    pub identity_required: Option<bool>,
+    /// Browser origins allowed for sockets and captures; empty = any.
+    #[serde(default)]
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// Seconds (fractions allowed, so tests can use short windows) as a `Duration`;
+/// negative, NaN and infinite values are refused with the key named.
+fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| serde::de::Error::custom(format!("{value} is not a number of seconds (0 or more)")))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +248,8 @@ pub struct ChatSettings {
     pub conversation_idle_seconds: u64,
     pub history_turns: usize,
     pub max_conversations: u64,
+    /// Messages one socket, or one user across sockets, may send per minute.
+    pub max_messages_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,6 +287,9 @@ pub struct LlmSettings {
     pub summary_temperature: f32,
     pub summary_max_tokens: u32,
     pub system_prompt_file: PathBuf,
+    /// LLM answers one user may cause per hour (0 = no limit); past it the
+    /// offline responder answers.
+    pub max_calls_per_user_per_hour: u32,
 }
 
 impl LlmSettings {
@@ -281,7 +358,12 @@ impl Settings {
         }
         self.products
             .iter()
-            .filter(|p| p.webhook_secret == DEMO_WEBHOOK_SECRET)
+            .filter(|p| {
+                p.webhook_secret == DEMO_WEBHOOK_SECRET
+                    || p.api_key
+                        .as_ref()
+                        .is_some_and(|k| k.expose_secret() == DEMO_API_KEY)
+            })
             .map(|p| p.id.as_str())
             .collect()
     }
@@ -313,6 +395,14 @@ impl Settings {
             ("context.max_sessions_per_user", c.max_sessions_per_user),
             ("context.sessions_per_answer", c.sessions_per_answer),
             ("chat.history_turns", self.chat.history_turns),
+            (
+                "chat.max_messages_per_minute",
+                self.chat.max_messages_per_minute as usize,
+            ),
+            (
+                "database.max_connections",
+                self.database.max_connections as usize,
+            ),
             ("server.body_limit_bytes", self.server.body_limit_bytes),
             (
                 "server.max_concurrent_requests",
@@ -409,7 +499,7 @@ impl Settings {
             if crate::domain::ProductId::parse(&product.id).is_err() {
                 return Err(invalid(
                     &format!("products[{i}].id"),
-                    "must be 1-128 characters of letters, digits, '-', '_' or '.'",
+                    "must be 1-64 characters of a-z, 0-9, '-' or '_'",
                 ));
             }
             if product.webhook_secret.is_empty() {

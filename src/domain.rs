@@ -61,10 +61,12 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A product (a PostHog project or app) as named in the settings and URLs.
+    /// A product (a PostHog project or app) as named in the settings and URLs:
+    /// 1–64 of `a-z`, `0-9`, `-` and `_` (the hosted connector's rule), so an
+    /// id is safe in a URL, a room name and a file name as it is.
     ProductId,
-    128,
-    |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+    64,
+    |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_')
 );
 id_type!(
     /// A browsing session (PostHog `$session_id`, or one derived from the user).
@@ -160,5 +162,36 @@ impl Action {
             self.description(),
             self.canonical_url
         )
+    }
+}
+
+/// Who is chatting, as far as we could tell: the product (when the chat named
+/// one we know) and the user, only when their identity was verified or the
+/// product trusts claimed ids. Without a user the visitor is anonymous: no
+/// activity, no name, no proactive offers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Visitor {
+    pub product: Option<ProductId>,
+    pub user: Option<UserId>,
+}
+
+impl Visitor {
+    pub fn anonymous(product: Option<ProductId>) -> Self {
+        Self {
+            product,
+            user: None,
+        }
+    }
+
+    pub fn known(product: ProductId, user: UserId) -> Self {
+        Self {
+            product: Some(product),
+            user: Some(user),
+        }
+    }
+
+    /// The (product, user) whose activity this visitor may see.
+    pub fn identity(&self) -> Option<(&ProductId, &UserId)> {
+        Some((self.product.as_ref()?, self.user.as_ref()?))
     }
 }

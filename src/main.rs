@@ -1,9 +1,12 @@
-//! The binary: parse the CLI, load settings, start logging, run the server.
+//! The binary: parse the CLI, load settings, start logging, run the server
+//! (or one `products` command).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use copilot_server::cli::{self, Command};
 use copilot_server::config::Settings;
 use copilot_server::startup::{Application, shutdown_signal};
 use copilot_server::telemetry;
@@ -18,8 +21,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(version, about)]
 struct Cli {
     /// A TOML file overriding `config/default.toml` (only the keys you change).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
 #[tokio::main]
@@ -34,6 +39,25 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.server.log_format);
+    match cli.command {
+        None | Some(Command::Serve) => serve(settings).await,
+        Some(Command::Products(command)) => match cli::run_products(&settings, command).await {
+            Ok(text) => {
+                let mut out = std::io::stdout().lock();
+                if writeln!(out, "{text}").is_err() {
+                    return ExitCode::FAILURE;
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("copilot-server: {error}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {

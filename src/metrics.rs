@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -26,7 +26,35 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
-/// Every counter the server keeps. Cheap to clone.
+/// Which abuse limit refused a request.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Limit {
+    /// Chat messages per socket or per user per minute.
+    Messages,
+    /// LLM answers per user per hour.
+    Llm,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: Limit,
+}
+
+/// The way a chat reached us.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Channel {
+    Socketio,
+    Rest,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub channel: Channel,
+}
+
+/// Every counter the server keeps. Cheap to clone. IMPORTANT: label values
+/// come from closed sets (enums, `&'static str`, the project's own intent
+/// names), never from what a client sent, so no client can mint series.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
@@ -51,6 +79,10 @@ pub struct Metrics {
     pub summaries: Family<OutcomeLabels, Counter>,
     /// Requests shed because the server was at capacity.
     pub overloaded: Counter,
+    /// Requests refused by an abuse limit.
+    pub rate_limited: Family<LimitLabels, Counter>,
+    /// Chats that claimed a user id without a valid hash (answered anonymously).
+    pub identity_unverified: Family<ChannelLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -74,6 +106,18 @@ impl Metrics {
         let llm_latency = Histogram::new(exponential_buckets(0.01, 2.0, 12));
         let summaries = Family::<OutcomeLabels, Counter>::default();
         let overloaded = Counter::default();
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        let identity_unverified = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by an abuse limit",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "identity_unverified",
+            "Chats whose claimed user id was not verified (answered as anonymous visitors)",
+            identity_unverified.clone(),
+        );
         registry.register(
             "events_rejected",
             "Refused event deliveries by reason",
@@ -136,10 +180,13 @@ impl Metrics {
             llm_latency,
             summaries,
             overloaded,
+            rate_limited,
+            identity_unverified,
         }
     }
 
-    pub fn count(family: &Family<OutcomeLabels, Counter>, outcome: &str, n: u64) {
+    /// `outcome` is `'static`: a label can only be one the code names.
+    pub fn count(family: &Family<OutcomeLabels, Counter>, outcome: &'static str, n: u64) {
         if n > 0 {
             family
                 .get_or_create(&OutcomeLabels {
@@ -147,6 +194,17 @@ impl Metrics {
                 })
                 .inc_by(n);
         }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn limited(&self, limit: Limit) {
+        self.rate_limited.get_or_create(&LimitLabels { limit }).inc();
+    }
+
+    pub fn unverified(&self, channel: Channel) {
+        self.identity_unverified
+            .get_or_create(&ChannelLabels { channel })
+            .inc();
     }
 
     /// The Prometheus text exposition.

@@ -132,7 +132,9 @@ impl Matcher {
     }
 
     pub fn classify(&self, text: &str) -> Classification {
-        if let Some(command) = parse_command(text) {
+        // IMPORTANT: only intents the project knows; anything else would let a
+        // client mint intent names (and metric series) at will.
+        if let Some(command) = parse_command(text).filter(|c| self.knows(&c.intent)) {
             return Classification {
                 intent: IntentScore {
                     name: command.intent,

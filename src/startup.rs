@@ -2,7 +2,7 @@
 //! real port read back), wire the state, serve until the shutdown token fires,
 //! then wait for background work. Tests start the server through this same path.
 
-use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +16,13 @@ use crate::channels;
 use crate::config::Settings;
 use crate::context::{ContextStore, OfflineSummariser, Summariser};
 use crate::dialogue::{Conversations, Copilot, LlmSetup};
-use crate::domain::ProductId;
+use crate::db;
+use crate::limits::Limits;
 use crate::llm::{LlmClient, LlmSummariser, OpenAiClient, prompt};
 use crate::metrics::Metrics;
 use crate::nlu::Matcher;
 use crate::proactive::Proactive;
+use crate::products::{self, Products};
 use crate::rasa::{self, Project};
 use crate::state::{AppState, Shared};
 use crate::web;
@@ -40,6 +42,12 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] db::Error),
+    /// Products could not be read or seeded from the config file.
+    #[error("could not load products: {0}")]
+    Products(#[from] products::Error),
     /// The listen address could not be bound.
     #[error("could not bind {address}: {source}")]
     Bind {
@@ -62,8 +70,9 @@ impl Application {
             tracing::warn!(
                 product,
                 address = %settings.address(),
-                "product uses the public demo webhook secret on a non-loopback address; \
-                 set products[].webhook_secret to a secret of your own"
+                "product uses the public demo webhook secret or API key on a non-loopback \
+                 address; set products[].webhook_secret and products[].api_key to secrets of \
+                 your own"
             );
         }
         let address = settings.address();
@@ -75,6 +84,17 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
 
+        let products = open_products(&settings).await?;
+        if settings.admin.open_registration && !settings.server.host.is_loopback() {
+            tracing::warn!(
+                "admin.open_registration is on off loopback: anyone who can reach this server \
+                 can register a new product (never take over an existing one)"
+            );
+        }
+        let limits = Limits::new(
+            NonZeroU32::new(settings.chat.max_messages_per_minute).unwrap_or(NonZeroU32::MIN),
+            settings.llm.max_calls_per_user_per_hour,
+        );
         let metrics = Metrics::new();
         let project = load_project(&settings.nlu.intents_dir)?;
         let matcher = Matcher::train(
@@ -125,30 +145,33 @@ impl Application {
             &project,
             matcher,
             llm,
+            limits.clone(),
             metrics.clone(),
         );
         let proactive = Proactive::new(&settings.proactive, store.clone(), metrics.clone());
         let (socket_layer, io) = channels::socketio::layer(
             copilot.clone(),
             proactive.clone(),
+            products.clone(),
+            limits.clone(),
             metrics.clone(),
             &settings.socketio,
         );
-        // Product ids were validated with the settings; an invalid one cannot reach here.
-        let products: HashMap<ProductId, _> = settings
-            .products
-            .iter()
-            .filter_map(|p| Some((ProductId::parse(&p.id).ok()?, p.clone())))
-            .collect();
+        let shutdown = CancellationToken::new();
+        tasks.spawn(products.clone().run_refresh(
+            settings.database.product_refresh_seconds,
+            shutdown.clone(),
+        ));
+        tasks.spawn(limits.run_pruning(shutdown.clone()));
         let state = AppState::new(Shared {
             copilot,
             proactive,
             metrics,
             io,
             store,
-            products: Arc::new(products),
+            products,
             settings: Arc::new(settings),
-            shutdown: CancellationToken::new(),
+            shutdown,
             tasks,
         });
         Ok(Self {
@@ -190,6 +213,19 @@ impl Application {
         tracing::info!("copilot-server stopped");
         Ok(())
     }
+}
+
+/// The database's products, with the config file's `[[products]]` upserted.
+/// The CLI opens the same registry (without seeding: the file is the server's).
+pub async fn open_products(settings: &Settings) -> Result<Products, StartupError> {
+    let pool = db::connect(&settings.database).await?;
+    let products = Products::open(
+        Arc::new(db::SqliteProducts::new(pool)),
+        settings.admin.secret_grace_seconds,
+    )
+    .await?;
+    products.seed(&settings.products).await?;
+    Ok(products)
 }
 
 /// The intents in `dir`, or the built-in ones when `dir` does not exist.

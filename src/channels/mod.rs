@@ -1,33 +1,38 @@
-//! Chat channels: the ways a question reaches the copilot (Rasa's Socket.IO and
-//! REST channels, the bridge's `/reply`). Each turns its wire format into typed
-//! calls on `dialogue::Copilot`.
+//! Chat channels' shared wire handling: Rasa's Socket.IO channel, the bot
+//! message payloads every channel sends, and reading who a chat claims to be
+//! from its metadata. HTTP chat routes live in `web`; this module knows no axum.
 
 pub mod payloads;
-pub mod reply;
-pub mod rest;
 pub mod socketio;
 
-use axum::Router;
 use serde_json::Value;
 
-use crate::domain::{IdError, UserId};
-use crate::state::AppState;
+use crate::domain::UserId;
+use crate::identity::Claim;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().merge(reply::routes()).merge(rest::routes())
-}
-
-/// The user whose activity grounds a chat: `metadata.userId`, else
-/// `metadata.customData.userId`, else the sender id (as Rasa's action server did).
-pub fn user_id_from(metadata: Option<&Value>, sender: &str) -> Result<UserId, IdError> {
-    let from_metadata = metadata.and_then(|m| {
-        m.get("userId")
-            .or_else(|| m.get("customData").and_then(|c| c.get("userId")))
-            .and_then(user_id_value)
-    });
-    match from_metadata {
-        Some(id) => Ok(id),
-        None => UserId::parse(sender),
+/// The identity a chat claims in a metadata object: `userId`, `userHash` and
+/// `productId` at the top, or inside `customData` (rasa-webchat can only pass
+/// `customData`). Either place may hold each field.
+pub fn claim_in(metadata: &Value) -> Claim {
+    let custom = metadata.get("customData");
+    let field = |name: &str| {
+        metadata
+            .get(name)
+            .filter(|v| !v.is_null())
+            .or_else(|| custom.and_then(|c| c.get(name)).filter(|v| !v.is_null()))
+    };
+    Claim {
+        product_id: field("productId")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        user_id: field("userId").and_then(user_id_value),
+        user_hash: field("userHash")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
     }
 }
 
@@ -37,5 +42,24 @@ pub fn user_id_value(value: &Value) -> Option<UserId> {
         Value::String(s) => UserId::parse(s).ok(),
         Value::Number(n) => UserId::parse(&n.to_string()).ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claims_are_read_at_the_top_or_in_custom_data() {
+        let top = claim_in(&json!({"userId": "u1", "userHash": "ab", "productId": "acme"}));
+        assert_eq!(top.user_id, UserId::parse("u1").ok());
+        assert_eq!(top.user_hash.as_deref(), Some("ab"));
+        assert_eq!(top.product_id.as_deref(), Some("acme"));
+        let nested = claim_in(&json!({"customData": {"userId": 42, "productId": "acme"}}));
+        assert_eq!(nested.user_id, UserId::parse("42").ok());
+        assert_eq!(nested.product_id.as_deref(), Some("acme"));
+        assert_eq!(claim_in(&json!({"userId": null, "customData": {"userId": "u2"}})).user_id, UserId::parse("u2").ok());
+        assert_eq!(claim_in(&json!("text")), Claim::default());
     }
 }

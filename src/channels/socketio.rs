@@ -2,21 +2,33 @@
 //! `session_confirm` (the id echoed as a bare string), `user_uttered` →
 //! `bot_uttered` to the session's room, optional JWT check on connect.
 //! Event names, metadata key and session persistence come from settings.
+//!
+//! Identity: a socket claims `userId`, `userHash` and `productId` in its
+//! connect `auth`, in `session_request`'s `customData`, or in each message's
+//! `customData` (rasa-webchat can only do the last). `identity::resolve`
+//! judges the claim; an unverified user is an anonymous visitor. Rooms are
+//! named after the verified visitor, so no socket can listen in on another
+//! user's session or offers by naming them.
 
 use std::sync::Arc;
 
+use governor::DefaultDirectRateLimiter;
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 
-use super::{payloads, user_id_value};
+use super::{claim_in, payloads};
 use crate::config::SocketIoSettings;
-use crate::dialogue::{BotMessage, Copilot, UserMessage};
-use crate::domain::UserId;
-use crate::metrics::Metrics;
+use crate::dialogue::conversation::ConversationKey;
+use crate::dialogue::{BotMessage, Copilot, UserMessage, copilot::SLOW_DOWN};
+use crate::domain::{ProductId, UserId, Visitor};
+use crate::identity::{self, Claim, Resolved, Verdict};
+use crate::limits::Limits;
+use crate::metrics::{Channel, Limit, Metrics};
 use crate::proactive::{Delivery, Notifier, Proactive};
+use crate::products::Products;
 
 pub const SESSION_REQUEST: &str = "session_request";
 pub const SESSION_CONFIRM: &str = "session_confirm";
@@ -28,6 +40,8 @@ const MAX_SESSION_ID_LEN: usize = 256;
 pub struct ChatState {
     copilot: Copilot,
     proactive: Proactive,
+    products: Products,
+    limits: Limits,
     metrics: Metrics,
     settings: Arc<SocketIoSettings>,
 }
@@ -36,13 +50,36 @@ pub struct ChatState {
 #[derive(Clone)]
 struct SessionExt(String);
 
-/// The user a socket speaks for, once known (auth, or a message's metadata).
-#[derive(Clone)]
-pub struct UserExt(pub UserId);
+/// What the socket claimed at connect or session_request.
+#[derive(Clone, Default)]
+struct ClaimExt(Claim);
 
-/// The room every socket of one user joins, for pushes to all their tabs.
-pub fn user_room(user: &UserId) -> String {
-    format!("user:{user}")
+/// Who the socket speaks for, as judged.
+#[derive(Clone)]
+struct VisitorExt(Visitor);
+
+/// The socket's own message allowance.
+#[derive(Clone)]
+struct LimiterExt(Arc<DefaultDirectRateLimiter>);
+
+/// Room names. Ids cannot hold control characters, so the separator keeps
+/// every part apart; sids stay bare rooms (python-socketio's, Rasa relies on it).
+pub mod room {
+    use crate::domain::{ProductId, UserId, Visitor};
+
+    const SEP: char = '\u{1f}';
+
+    /// Every socket of one verified user of one product.
+    pub fn user(product: &ProductId, user: &UserId) -> String {
+        format!("user{SEP}{product}{SEP}{user}")
+    }
+
+    /// Every tab of one chat session of one visitor.
+    pub fn session(visitor: &Visitor, session: &str) -> String {
+        let product = visitor.product.as_ref().map_or("", ProductId::as_str);
+        let user = visitor.user.as_ref().map_or("", UserId::as_str);
+        format!("session{SEP}{product}{SEP}{user}{SEP}{session}")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +90,9 @@ enum AuthError {
     /// The token did not verify.
     #[error("invalid authentication token")]
     Invalid,
+    /// The page's origin is not one the product allows.
+    #[error("origin '{origin}' is not allowed for product '{product}'")]
+    Origin { origin: String, product: ProductId },
 }
 
 /// The Socket.IO layer and its handle, with the `/` namespace registered.
@@ -60,6 +100,8 @@ enum AuthError {
 pub fn layer(
     copilot: Copilot,
     proactive: Proactive,
+    products: Products,
+    limits: Limits,
     metrics: Metrics,
     settings: &SocketIoSettings,
 ) -> (SocketIoLayer, SocketIo) {
@@ -69,6 +111,8 @@ pub fn layer(
         .with_state(ChatState {
             copilot: copilot.clone(),
             proactive: proactive.clone(),
+            products,
+            limits,
             metrics,
             settings: Arc::new(settings.clone()),
         })
@@ -77,7 +121,7 @@ pub fn layer(
     // socketioxide awaits before it acks CONNECT. The connect handler itself
     // is spawned after the ack, and a client's first event (widgets send
     // `session_request` from their connect callback) could beat it.
-    io.ns("/", on_connect.with(admit).with(authenticate));
+    io.ns("/", on_connect.with(admit).with(check_origin).with(authenticate));
     proactive.set_notifier(Arc::new(SocketNotifier {
         io: io.clone(),
         copilot,
@@ -86,7 +130,7 @@ pub fn layer(
     (layer, io)
 }
 
-/// Delivers proactive offers to every socket a user has open, with
+/// Delivers proactive offers to every socket a verified user has open, with
 /// `metadata.forceOpen` so widgets (ours and rasa-webchat) open themselves.
 struct SocketNotifier {
     io: SocketIo,
@@ -96,8 +140,8 @@ struct SocketNotifier {
 
 #[async_trait::async_trait]
 impl Notifier for SocketNotifier {
-    async fn offer(&self, user: &UserId, message: &BotMessage) -> Delivery {
-        let sockets = self.io.to(user_room(user)).sockets();
+    async fn offer(&self, product: &ProductId, user: &UserId, message: &BotMessage) -> Delivery {
+        let sockets = self.io.to(room::user(product, user)).sockets();
         if sockets.is_empty() {
             return Delivery::NoSocket;
         }
@@ -122,8 +166,11 @@ impl Notifier for SocketNotifier {
         }
         // The offer is part of each conversation it appeared in.
         if let Some(text) = message.as_text() {
+            let visitor = Visitor::known(product.clone(), user.clone());
             for session in &sessions {
-                self.copilot.conversations().record_bot(session, text);
+                self.copilot
+                    .conversations()
+                    .record_bot(&ConversationKey::new(&visitor, session), text);
             }
         }
         Delivery::Delivered(sockets.len())
@@ -165,7 +212,42 @@ async fn authenticate(
     .map_err(|_| AuthError::Invalid)
 }
 
-/// Runs after `authenticate` and before the CONNECT ack goes out.
+/// The Origin of the socket's handshake request, if a browser sent one.
+fn origin_of(socket: &SocketRef) -> Option<String> {
+    socket
+        .req_parts()
+        .headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Refuses a page whose origin the product (named in `auth`, or the only
+/// one) does not allow; the client sees a `connect_error` with the message.
+async fn check_origin(
+    socket: SocketRef,
+    State(chat): State<ChatState>,
+    TryData(auth): TryData<Value>,
+) -> Result<(), AuthError> {
+    let claim = auth.ok().as_ref().map(claim_in).unwrap_or_default();
+    let resolved = identity::resolve(&chat.products, &claim);
+    match resolved.product {
+        Some(product) => {
+            let origin = origin_of(&socket);
+            if product.origin_allowed(origin.as_deref()) {
+                Ok(())
+            } else {
+                Err(AuthError::Origin {
+                    origin: origin.unwrap_or_default(),
+                    product: product.id.clone(),
+                })
+            }
+        }
+        None => Ok(()),
+    }
+}
+
+/// Runs after the checks and before the CONNECT ack goes out.
 async fn admit(
     socket: SocketRef,
     State(chat): State<ChatState>,
@@ -173,8 +255,11 @@ async fn admit(
 ) -> Result<(), std::convert::Infallible> {
     // python-socketio puts every socket in a room named after its sid; Rasa relies on it.
     socket.join(socket.id.to_string());
-    if let Some(user) = auth.ok().as_ref().and_then(user_from_metadata) {
-        remember_user(&socket, user);
+    socket.extensions.insert(LimiterExt(chat.limits.for_socket()));
+    if let Some(claim) = auth.ok().as_ref().map(claim_in) {
+        let resolved = identity::resolve(&chat.products, &claim);
+        socket.extensions.insert(ClaimExt(claim));
+        remember(&socket, &chat, &resolved);
     }
     chat.metrics.sockets.inc();
     socket.on_disconnect(async |State(chat): State<ChatState>| {
@@ -189,17 +274,42 @@ async fn on_connect(socket: SocketRef) {
     tracing::debug!(sid = %socket.id, protocol = ?socket.protocol(), "socket connected");
 }
 
-fn remember_user(socket: &SocketRef, user: UserId) {
-    socket.join(user_room(&user));
-    socket.extensions.insert(UserExt(user));
+/// Records who the socket speaks for; a known user's sockets share a room for
+/// offers. Counts an unverified claim.
+fn remember(socket: &SocketRef, chat: &ChatState, resolved: &Resolved) {
+    if resolved.verdict == Verdict::Unverified {
+        chat.metrics.unverified(Channel::Socketio);
+    }
+    let visitor = &resolved.visitor;
+    let session = socket.extensions.get::<SessionExt>();
+    if let Some(VisitorExt(previous)) = socket.extensions.get::<VisitorExt>() {
+        if &previous == visitor {
+            return;
+        }
+        if let Some((product, user)) = previous.identity() {
+            socket.leave(room::user(product, user));
+        }
+        // The session's room is per visitor: move to the new visitor's.
+        if let Some(SessionExt(session)) = &session {
+            socket.leave(room::session(&previous, session));
+        }
+    }
+    if let Some((product, user)) = visitor.identity() {
+        socket.join(room::user(product, user));
+    }
+    if let Some(SessionExt(session)) = &session
+        && chat.settings.session_persistence
+    {
+        socket.join(room::session(visitor, session));
+    }
+    socket.extensions.insert(VisitorExt(visitor.clone()));
 }
 
-/// `{"userId"}` or `{"customData": {"userId"}}`.
-fn user_from_metadata(value: &Value) -> Option<UserId> {
-    value
-        .get("userId")
-        .or_else(|| value.get("customData").and_then(|c| c.get("userId")))
-        .and_then(user_id_value)
+fn visitor_of(socket: &SocketRef) -> Visitor {
+    socket
+        .extensions
+        .get::<VisitorExt>()
+        .map_or_else(|| Visitor::anonymous(None), |VisitorExt(v)| v)
 }
 
 fn requested_session(data: &Value) -> Option<String> {
@@ -213,23 +323,56 @@ async fn session_request(
     State(chat): State<ChatState>,
     TryData(data): TryData<Value>,
 ) {
+    let data = data.ok();
     let session_id = data
-        .ok()
         .as_ref()
         .and_then(requested_session)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    // Our widget repeats its identity here (`customData`), for servers that
+    // read it from the session request rather than the connect auth.
+    if let Some(claim) = data
+        .as_ref()
+        .and_then(|d| d.get("customData"))
+        .map(claim_in)
+        .filter(|c| c.user_id.is_some())
+    {
+        let socket_claim = socket
+            .extensions
+            .get::<ClaimExt>()
+            .unwrap_or_default()
+            .0;
+        let claim = claim.or(&socket_claim);
+        let resolved = identity::resolve(&chat.products, &claim);
+        if resolved_origin_ok(&socket, &resolved) {
+            socket.extensions.insert(ClaimExt(claim));
+            remember(&socket, &chat, &resolved);
+        }
+    }
     if chat.settings.session_persistence {
+        let visitor = visitor_of(&socket);
         if let Some(SessionExt(previous)) = socket.extensions.get::<SessionExt>()
             && previous != session_id
         {
-            socket.leave(previous);
+            socket.leave(room::session(&visitor, &previous));
         }
-        socket.join(session_id.clone());
+        socket.join(room::session(&visitor, &session_id));
     }
     socket.extensions.insert(SessionExt(session_id.clone()));
     if let Err(error) = socket.emit(SESSION_CONFIRM, &session_id) {
         tracing::warn!(sid = %socket.id, %error, "could not confirm session");
     }
+}
+
+/// The socket's page may use the product a later claim named.
+fn resolved_origin_ok(socket: &SocketRef, resolved: &Resolved) -> bool {
+    resolved.product.as_ref().is_none_or(|product| {
+        let origin = origin_of(socket);
+        let ok = product.origin_allowed(origin.as_deref());
+        if !ok {
+            tracing::warn!(sid = %socket.id, product = %product.id, origin, "origin not allowed for the product a message named; ignored");
+        }
+        ok
+    })
 }
 
 async fn user_uttered(
@@ -257,51 +400,80 @@ async fn user_uttered(
             Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
             other => other.clone(),
         });
-    let (sender, room) = if settings.session_persistence {
+    let sender = if settings.session_persistence {
         match data
             .get("session_id")
             .and_then(Value::as_str)
             .map(str::trim)
-        {
-            Some(id) if !id.is_empty() => (id.to_owned(), id.to_owned()),
-            _ => {
+            .filter(|id| {
+                !id.is_empty() && id.len() <= MAX_SESSION_ID_LEN && !id.chars().any(char::is_control)
+            }) {
+            Some(id) => id.to_owned(),
+            None => {
                 tracing::warn!(
                     sid = %socket.id,
-                    "user message without session_id while session persistence is on; ignored \
-                     (the client must send session_request and include the confirmed id)"
+                    "user message without a usable session_id while session persistence is on; \
+                     ignored (the client must send session_request and include the confirmed id)"
                 );
                 return;
             }
         }
     } else {
-        (socket.id.to_string(), socket.id.to_string())
+        socket.id.to_string()
     };
     if text.is_empty() {
         tracing::debug!(sid = %socket.id, "empty user message; ignored");
         return;
     }
-    if let Some(user) = metadata.as_ref().and_then(user_from_metadata) {
-        remember_user(&socket, user);
+    let socket_claim = socket
+        .extensions
+        .get::<ClaimExt>()
+        .unwrap_or_default()
+        .0;
+    let claim = metadata
+        .as_ref()
+        .map(claim_in)
+        .unwrap_or_default()
+        .or(&socket_claim);
+    let resolved = identity::resolve(&chat.products, &claim);
+    if !resolved_origin_ok(&socket, &resolved) {
+        return;
     }
-    let user = match socket.extensions.get::<UserExt>() {
-        Some(UserExt(user)) => user,
-        None => match UserId::parse(&sender) {
-            Ok(user) => user,
-            Err(error) => {
-                tracing::warn!(sid = %socket.id, %error, "unusable sender id; ignored");
-                return;
-            }
-        },
-    };
-    chat.proactive.on_user_message(&user);
-    let result = chat
-        .copilot
-        .handle(&UserMessage { sender, user, text })
-        .await;
+    remember(&socket, &chat, &resolved);
+    let visitor = resolved.visitor;
     // The session room reaches every tab of the session; the socket's own room
     // covers a client that never confirmed a session. Each socket gets one copy.
-    let rooms = vec![room, socket.id.to_string()];
-    for payload in payloads::socket_payloads(&result.messages) {
+    let rooms = if settings.session_persistence {
+        let session_room = room::session(&visitor, &sender);
+        socket.join(session_room.clone());
+        vec![session_room, socket.id.to_string()]
+    } else {
+        vec![socket.id.to_string()]
+    };
+    let within_limit = socket
+        .extensions
+        .get::<LimiterExt>()
+        .is_none_or(|LimiterExt(limiter)| limiter.check().is_ok());
+    let (messages, rooms) = if within_limit {
+        chat.proactive.on_user_message(&visitor);
+        let result = chat
+            .copilot
+            .handle(&UserMessage {
+                sender,
+                visitor,
+                text,
+            })
+            .await;
+        (result.messages, rooms)
+    } else {
+        // Only the sender hears it; nothing is queued or remembered.
+        chat.metrics.limited(Limit::Messages);
+        (
+            vec![BotMessage::text(SLOW_DOWN.to_owned())],
+            vec![socket.id.to_string()],
+        )
+    };
+    for payload in payloads::socket_payloads(&messages) {
         if let Err(error) = io
             .to(rooms.clone())
             .emit(&settings.bot_message_evt, &payload)

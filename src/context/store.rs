@@ -23,6 +23,8 @@ struct SessionKey {
     session: SessionId,
 }
 
+type UserKey = (ProductId, UserId);
+
 #[derive(Debug, Clone)]
 struct Stored {
     index: u64,
@@ -155,6 +157,16 @@ impl UserActivity {
     }
 }
 
+/// What [`ContextStore::erase_user`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// The user's entry in the user index (email, session list).
+    pub user_index: bool,
+    pub sessions: Vec<SessionId>,
+    pub actions: usize,
+    pub summaries: usize,
+}
+
 /// Sizes for `/healthz` and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
@@ -176,7 +188,9 @@ struct Inner {
     max_sessions_per_user: usize,
     sessions_per_answer: usize,
     sessions: Cache<SessionKey, Arc<Session>>,
-    users: Cache<UserId, Arc<Mutex<UserState>>>,
+    /// IMPORTANT: keyed by (product, user): the same user id in two products
+    /// is two people, and neither ever sees the other's activity.
+    users: Cache<UserKey, Arc<Mutex<UserState>>>,
     seen: Deduper,
     summariser: Arc<dyn Summariser>,
     tasks: TaskTracker,
@@ -275,12 +289,10 @@ impl ContextStore {
     }
 
     fn index_user(&self, action: &Action, key: &SessionKey, now: Instant) {
-        let user = match self.inner.users.get(&action.user_id) {
+        let user_key = (key.product.clone(), action.user_id.clone());
+        let user = match self.inner.users.get(&user_key) {
             Some(user) => user,
-            None => self
-                .inner
-                .users
-                .get_with(action.user_id.clone(), Default::default),
+            None => self.inner.users.get_with(user_key, Default::default),
         };
         let mut user = user.lock();
         if let Some(email) = &action.email
@@ -366,8 +378,8 @@ impl ContextStore {
 
     /// The (product, session) keys of the user's sessions within the lookback
     /// window, newest first: what the index knows, without reading the sessions.
-    pub fn user_sessions(&self, user: &UserId) -> Vec<(ProductId, SessionId)> {
-        let Some(entry) = self.inner.users.get(user) else {
+    pub fn user_sessions(&self, product: &ProductId, user: &UserId) -> Vec<(ProductId, SessionId)> {
+        let Some(entry) = self.inner.users.get(&(product.clone(), user.clone())) else {
             return Vec::new();
         };
         let now = Instant::now();
@@ -380,10 +392,10 @@ impl ContextStore {
             .collect()
     }
 
-    /// The user's newest sessions within the lookback window, and their email.
-    /// The caller never needs to know the product: sessions carry it.
-    pub fn user_activity(&self, user: &UserId) -> UserActivity {
-        let Some(entry) = self.inner.users.get(user) else {
+    /// The product's user's newest sessions within the lookback window, and
+    /// their email.
+    pub fn user_activity(&self, product: &ProductId, user: &UserId) -> UserActivity {
+        let Some(entry) = self.inner.users.get(&(product.clone(), user.clone())) else {
             return UserActivity::default();
         };
         let now = Instant::now();
@@ -408,14 +420,65 @@ impl ContextStore {
     }
 
     /// Remembers a user's email without an action (from `$identify`, say).
-    pub fn note_email(&self, user: &UserId, email: &str) {
-        let entry = self.inner.users.get_with(user.clone(), Default::default);
+    pub fn note_email(&self, product: &ProductId, user: &UserId, email: &str) {
+        let entry = self
+            .inner
+            .users
+            .get_with((product.clone(), user.clone()), Default::default);
         entry.lock().email = Some(email.to_owned());
     }
 
     /// The email a user was last seen with, even outside the lookback window.
-    pub fn user_email(&self, user: &UserId) -> Option<String> {
-        self.inner.users.get(user)?.lock().email.clone()
+    pub fn user_email(&self, product: &ProductId, user: &UserId) -> Option<String> {
+        self.inner
+            .users
+            .get(&(product.clone(), user.clone()))?
+            .lock()
+            .email
+            .clone()
+    }
+
+    /// Erases everything held about one product's user: the index entry and
+    /// every session of that product that holds one of their actions (or that
+    /// the index lists). Walks the product's sessions, so it is for a deletion
+    /// request, not a hot path.
+    pub fn erase_user(&self, product: &ProductId, user: &UserId) -> Erased {
+        let mut erased = Erased::default();
+        let indexed: Vec<SessionKey> = match self.inner.users.remove(&(product.clone(), user.clone()))
+        {
+            Some(entry) => {
+                erased.user_index = true;
+                entry.lock().sessions.iter().map(|s| s.key.clone()).collect()
+            }
+            None => Vec::new(),
+        };
+        let doomed: Vec<Arc<Session>> = self
+            .inner
+            .sessions
+            .iter()
+            .filter(|(key, _)| &key.product == product)
+            .filter(|(key, session)| {
+                indexed.contains(key) || {
+                    let state = session.state.lock();
+                    state
+                        .actions
+                        .iter()
+                        .chain(state.summarised_latest.as_ref())
+                        .any(|s| &s.action.user_id == user)
+                }
+            })
+            .map(|(_, session)| session)
+            .collect();
+        for session in doomed {
+            {
+                let state = session.state.lock();
+                erased.actions += state.actions.len();
+                erased.summaries += usize::from(state.summary.is_some());
+            }
+            erased.sessions.push(session.key.session.clone());
+            self.inner.sessions.invalidate(&session.key);
+        }
+        erased
     }
 
     /// Raw actions held across all sessions. Walks every session (one short

@@ -97,12 +97,12 @@ async fn reads_see_only_the_lookback_window() {
     store.record(&p, vec![click("u", "s", "new")]);
     let user = UserId::parse("u").unwrap();
     assert_eq!(
-        labels(&store.user_activity(&user).sessions[0]),
+        labels(&store.user_activity(&p, &user).sessions[0]),
         ["old", "new"]
     );
 
     tokio::time::advance(Duration::from_secs(20)).await;
-    let activity = store.user_activity(&user);
+    let activity = store.user_activity(&p, &user);
     assert_eq!(
         labels(&activity.sessions[0]),
         ["new"],
@@ -111,28 +111,50 @@ async fn reads_see_only_the_lookback_window() {
 
     tokio::time::advance(Duration::from_secs(60)).await;
     assert!(
-        !store.user_activity(&user).has_activity(),
+        !store.user_activity(&p, &user).has_activity(),
         "all outside window"
     );
 }
 
 #[tokio::test]
-async fn user_activity_spans_products_newest_session_first_with_email() {
+async fn user_activity_is_per_product_newest_session_first_with_email() {
     let store = offline_store(&settings());
     store.record(&product("a"), vec![click("u", "s1", "first")]);
-    store.record(&product("b"), vec![click("u", "s2", "second")]);
+    store.record(&product("a"), vec![click("u", "s4", "second")]);
+    store.record(&product("b"), vec![click("u", "s2", "other product")]);
     store.record(&product("a"), vec![click("other", "s3", "not mine")]);
-    let activity = store.user_activity(&UserId::parse("u").unwrap());
+    let u = UserId::parse("u").unwrap();
+    let activity = store.user_activity(&product("a"), &u);
     let sessions: Vec<&str> = activity
         .sessions
         .iter()
         .map(|s| s.session.as_str())
         .collect();
-    assert_eq!(sessions, ["s2", "s1"]);
-    assert_eq!(activity.sessions[0].product.as_str(), "b");
+    assert_eq!(sessions, ["s4", "s1"], "product b's session is not a's user's");
     assert_eq!(activity.email.as_deref(), Some("u@example.com"));
     assert_eq!(activity.latest().unwrap().label.as_deref(), Some("second"));
     assert!(!activity.to_text().contains("not mine"));
+    assert!(!activity.to_text().contains("other product"));
+    let in_b = store.user_activity(&product("b"), &u);
+    assert_eq!(in_b.sessions.len(), 1);
+    assert_eq!(in_b.sessions[0].session.as_str(), "s2");
+}
+
+#[tokio::test]
+async fn erasing_a_user_removes_their_sessions_and_index_in_that_product_only() {
+    let store = offline_store(&settings());
+    store.record(&product("a"), vec![click("u", "s1", "x"), click("u", "s1", "y")]);
+    store.record(&product("a"), vec![click("v", "s2", "v's")]);
+    store.record(&product("b"), vec![click("u", "s3", "b's u")]);
+    let u = UserId::parse("u").unwrap();
+    let erased = store.erase_user(&product("a"), &u);
+    assert!(erased.user_index);
+    assert_eq!(erased.sessions, [SessionId::parse("s1").unwrap()]);
+    assert_eq!(erased.actions, 2);
+    assert!(!store.user_activity(&product("a"), &u).has_activity());
+    assert!(store.user_activity(&product("b"), &u).has_activity(), "b's user is another person");
+    assert!(store.user_activity(&product("a"), &UserId::parse("v").unwrap()).has_activity());
+    assert_eq!(store.erase_user(&product("a"), &u), Erased::default(), "nothing left");
 }
 
 #[tokio::test]
@@ -144,7 +166,7 @@ async fn answers_use_at_most_sessions_per_answer() {
     for i in 0..4 {
         store.record(&product("a"), vec![click("u", &format!("s{i}"), "x")]);
     }
-    let activity = store.user_activity(&UserId::parse("u").unwrap());
+    let activity = store.user_activity(&product("a"), &UserId::parse("u").unwrap());
     let sessions: Vec<&str> = activity
         .sessions
         .iter()

@@ -1,5 +1,7 @@
-//! Conversation memory per sender: the last few turns and whether the user has
-//! been greeted by name yet. Bounded and forgotten after idling.
+//! Conversation memory per (visitor, sender): the last few turns and whether
+//! the user has been greeted by name yet. Bounded and forgotten after idling.
+//! Keyed by who is speaking as well as the sender id, so an anonymous visitor
+//! who reuses a user's session id never sees that user's conversation.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,6 +11,24 @@ use moka::sync::Cache;
 use parking_lot::Mutex;
 
 use crate::config::ChatSettings;
+use crate::domain::{ProductId, UserId, Visitor};
+
+/// One conversation: who is speaking, and Rasa's sender id (a session id, a
+/// socket id, a REST sender).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConversationKey {
+    pub visitor: Visitor,
+    pub sender: String,
+}
+
+impl ConversationKey {
+    pub fn new(visitor: &Visitor, sender: &str) -> Self {
+        Self {
+            visitor: visitor.clone(),
+            sender: sender.to_owned(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -48,7 +68,7 @@ pub struct TurnStart {
 
 #[derive(Clone)]
 pub struct Conversations {
-    cache: Cache<String, Arc<Mutex<Conversation>>>,
+    cache: Cache<ConversationKey, Arc<Mutex<Conversation>>>,
     max_turns: usize,
 }
 
@@ -65,13 +85,16 @@ impl Conversations {
         }
     }
 
-    fn get(&self, sender: &str) -> Arc<Mutex<Conversation>> {
-        self.cache.get_with(sender.to_owned(), Default::default)
+    fn get(&self, key: &ConversationKey) -> Arc<Mutex<Conversation>> {
+        match self.cache.get(key) {
+            Some(conversation) => conversation,
+            None => self.cache.get_with(key.clone(), Default::default),
+        }
     }
 
     /// Records the user's message and returns what came before it.
-    pub fn begin_turn(&self, sender: &str, user_text: &str) -> TurnStart {
-        let conversation = self.get(sender);
+    pub fn begin_turn(&self, key: &ConversationKey, user_text: &str) -> TurnStart {
+        let conversation = self.get(key);
         let mut c = conversation.lock();
         let start = TurnStart {
             first_reply: !c.greeted,
@@ -83,10 +106,25 @@ impl Conversations {
     }
 
     /// Records a bot message (a reply or a proactive offer).
-    pub fn record_bot(&self, sender: &str, text: &str) {
-        let conversation = self.get(sender);
+    pub fn record_bot(&self, key: &ConversationKey, text: &str) {
+        let conversation = self.get(key);
         let mut c = conversation.lock();
         self.push(&mut c, Role::Assistant, text);
+    }
+
+    /// Forgets every conversation of one product's user; returns how many.
+    /// Walks all conversations: for a deletion request, not a hot path.
+    pub fn erase_user(&self, product: &ProductId, user: &UserId) -> usize {
+        let doomed: Vec<ConversationKey> = self
+            .cache
+            .iter()
+            .filter(|(key, _)| key.visitor.identity() == Some((product, user)))
+            .map(|(key, _)| (*key).clone())
+            .collect();
+        for key in &doomed {
+            self.cache.invalidate(key);
+        }
+        doomed.len()
     }
 
     fn push(&self, c: &mut Conversation, role: Role, text: &str) {
@@ -110,18 +148,39 @@ mod tests {
             conversation_idle_seconds: 60,
             history_turns: 3,
             max_conversations: 10,
+            max_messages_per_minute: 30,
         });
-        let first = conversations.begin_turn("u", "hi");
+        let u = ConversationKey::new(&Visitor::anonymous(None), "u");
+        let first = conversations.begin_turn(&u, "hi");
         assert!(first.first_reply);
         assert!(first.history.is_empty());
-        conversations.record_bot("u", "hello");
-        let second = conversations.begin_turn("u", "what now");
+        conversations.record_bot(&u, "hello");
+        let second = conversations.begin_turn(&u, "what now");
         assert!(!second.first_reply);
         assert_eq!(second.history.len(), 2);
-        conversations.record_bot("u", "this");
-        let third = conversations.begin_turn("u", "ok");
+        conversations.record_bot(&u, "this");
+        let third = conversations.begin_turn(&u, "ok");
         let texts: Vec<&str> = third.history.iter().map(|t| t.text.as_str()).collect();
         assert_eq!(texts, ["hello", "what now", "this"], "oldest dropped");
-        assert!(conversations.begin_turn("other", "hi").first_reply);
+        let other = ConversationKey::new(&Visitor::anonymous(None), "other");
+        assert!(conversations.begin_turn(&other, "hi").first_reply);
+    }
+
+    #[test]
+    fn a_user_and_an_anonymous_visitor_on_one_sender_are_apart_and_erasable() {
+        let conversations = Conversations::new(&ChatSettings {
+            conversation_idle_seconds: 60,
+            history_turns: 10,
+            max_conversations: 10,
+            max_messages_per_minute: 30,
+        });
+        let product = ProductId::parse("acme").unwrap_or_else(|_| unreachable!());
+        let user = UserId::parse("u1").unwrap_or_else(|_| unreachable!());
+        let known = ConversationKey::new(&Visitor::known(product.clone(), user.clone()), "s1");
+        let anonymous = ConversationKey::new(&Visitor::anonymous(Some(product.clone())), "s1");
+        conversations.begin_turn(&known, "my secret plan");
+        assert!(conversations.begin_turn(&anonymous, "hi").history.is_empty());
+        assert_eq!(conversations.erase_user(&product, &user), 1);
+        assert!(conversations.begin_turn(&known, "again").history.is_empty());
     }
 }

@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use crate::config::LlmSettings;
 use crate::context::{ContextStore, UserActivity};
-use crate::domain::UserId;
+use crate::domain::{ProductId, UserId, Visitor};
+use crate::limits::{Limits, Who};
 use crate::llm::{Completion, LlmClient, prompt};
-use crate::metrics::{IntentLabels, Metrics};
+use crate::metrics::{IntentLabels, Limit, Metrics};
 use crate::nlu::{Classification, Matcher};
 use crate::rasa::{Project, ResponseVariant};
 
-use super::conversation::{Conversations, TurnStart};
+use super::conversation::{ConversationKey, Conversations, TurnStart};
 use super::names::{display_name, first_name};
 use super::offline::{OfflineResponder, Topic};
 use super::responses::{BotMessage, render};
@@ -27,13 +28,19 @@ pub const ACTION_ASK_LLM: &str = "action_ask_llm";
 const LLM_APOLOGY: &str =
     "Sorry — I couldn't reach my language model just now, so here's what I can tell you:";
 
+/// Said instead of an answer when a user sends messages faster than the limit.
+pub const SLOW_DOWN: &str = "You're sending messages faster than I can answer — please slow down and try again in a minute.";
+
+/// Said (before the template answer) past the hourly LLM allowance.
+const LLM_LIMIT_NOTE: &str = "You've asked me a lot this hour, so I'm answering from what I can see without my language model for now:";
+
 /// One incoming chat message.
 #[derive(Debug, Clone)]
 pub struct UserMessage {
     /// The conversation (Rasa's sender id: a session id, a socket id, a REST sender).
     pub sender: String,
-    /// Whose activity grounds the answer.
-    pub user: UserId,
+    /// Who is speaking; their activity grounds the answer only when known.
+    pub visitor: Visitor,
     pub text: String,
 }
 
@@ -87,12 +94,14 @@ struct Inner {
     /// intent → actions, from the rules.
     rules: HashMap<String, Vec<String>>,
     llm: Option<LlmSetup>,
+    limits: Limits,
     metrics: Metrics,
 }
 
 /// Everything one action needs to know about the turn.
 struct TurnContext<'a> {
     message: &'a UserMessage,
+    who: Who,
     activity: UserActivity,
     first_name: Option<String>,
     start: TurnStart,
@@ -105,6 +114,7 @@ impl Copilot {
         project: &Project,
         matcher: Matcher,
         llm: Option<LlmSetup>,
+        limits: Limits,
         metrics: Metrics,
     ) -> Self {
         let mut rules = HashMap::new();
@@ -122,6 +132,7 @@ impl Copilot {
                 responses: project.responses.clone(),
                 rules,
                 llm,
+                limits,
                 metrics,
             }),
         }
@@ -135,23 +146,39 @@ impl Copilot {
         &self.inner.conversations
     }
 
-    /// One chat turn.
+    /// One chat turn. Past the per-user message limit the answer is a polite
+    /// "slow down", and nothing else happens (no LLM call, no memory).
     pub async fn handle(&self, message: &UserMessage) -> TurnResult {
         let inner = &self.inner;
         let classification = inner.matcher.classify(&message.text);
-        let activity = inner.store.user_activity(&message.user);
-        let name = activity
-            .email
-            .clone()
-            .or_else(|| inner.store.user_email(&message.user))
-            .as_deref()
-            .and_then(display_name);
-        let start = inner
-            .conversations
-            .begin_turn(&message.sender, &message.text);
+        let who = Who::of(&message.visitor, &message.sender);
+        if !inner.limits.allow_message(&who) {
+            inner.metrics.limited(Limit::Messages);
+            return TurnResult {
+                classification,
+                messages: vec![BotMessage::text(SLOW_DOWN.to_owned())],
+                name: None,
+                has_activity: false,
+            };
+        }
+        let (activity, email) = match message.visitor.identity() {
+            Some((product, user)) => {
+                let activity = inner.store.user_activity(product, user);
+                let email = activity
+                    .email
+                    .clone()
+                    .or_else(|| inner.store.user_email(product, user));
+                (activity, email)
+            }
+            None => (UserActivity::default(), None),
+        };
+        let name = email.as_deref().and_then(display_name);
+        let conversation = ConversationKey::new(&message.visitor, &message.sender);
+        let start = inner.conversations.begin_turn(&conversation, &message.text);
         let has_activity = activity.has_activity();
         let turn = TurnContext {
             message,
+            who,
             activity,
             first_name: name.as_deref().map(first_name).map(str::to_owned),
             start,
@@ -177,9 +204,9 @@ impl Copilot {
             messages.extend(self.run_action(action, &turn).await);
         }
         for text in messages.iter().filter_map(BotMessage::as_text) {
-            inner.conversations.record_bot(&message.sender, text);
+            inner.conversations.record_bot(&conversation, text);
         }
-        tracing::info!(
+        tracing::debug!(
             intent,
             confidence = classification.intent.confidence,
             replies = messages.len(),
@@ -193,12 +220,13 @@ impl Copilot {
         }
     }
 
-    /// `/reply/{user}`: the same pipeline, texts joined.
-    pub async fn reply(&self, user: &UserId, query: &str) -> Reply {
+    /// `/reply/{user}`: the same pipeline, texts joined. The caller proved it
+    /// is the product's backend, so the user is known.
+    pub async fn reply(&self, product: &ProductId, user: &UserId, query: &str) -> Reply {
         let result = self
             .handle(&UserMessage {
-                sender: format!("user:{user}"),
-                user: user.clone(),
+                sender: format!("reply:{user}"),
+                visitor: Visitor::known(product.clone(), user.clone()),
                 text: query.to_owned(),
             })
             .await;
@@ -244,6 +272,10 @@ impl Copilot {
         let Some(llm) = &self.inner.llm else {
             return offline();
         };
+        if !self.inner.limits.allow_llm(&turn.who) {
+            self.inner.metrics.limited(Limit::Llm);
+            return format!("{LLM_LIMIT_NOTE} {}", offline());
+        }
         let request = Completion {
             system: prompt::system_prompt(
                 &llm.system_prompt,

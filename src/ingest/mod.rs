@@ -39,7 +39,7 @@ pub fn deliver(store: &ContextStore, product: &ProductId, events: &[Event]) -> D
             Classified::Ignored => {
                 delivered.ignored += 1;
                 if let Some(email) = &event.email {
-                    store.note_email(&event.user_id, email);
+                    store.note_email(product, &event.user_id, email);
                 }
             }
             Classified::Action(action) => {

@@ -20,7 +20,7 @@ use self::triggers::Activity;
 use crate::config::{ProactiveSettings, TriggerSettings};
 use crate::context::ContextStore;
 use crate::dialogue::BotMessage;
-use crate::domain::{ProductId, SessionId, UserId};
+use crate::domain::{ProductId, SessionId, UserId, Visitor};
 use crate::metrics::Metrics;
 use crate::rasa::Button;
 
@@ -36,7 +36,8 @@ pub enum Delivery {
 /// Pushes an offer to a user's open chats (and records it in their history).
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    async fn offer(&self, user: &UserId, message: &BotMessage) -> Delivery;
+    /// Only to sockets whose identity as this product's user was established.
+    async fn offer(&self, product: &ProductId, user: &UserId, message: &BotMessage) -> Delivery;
 }
 
 /// What one evaluation of one session came to.
@@ -147,14 +148,31 @@ impl Proactive {
     }
 
     /// The user wrote in a chat: every recent session of theirs becomes
-    /// reactive, so no offer interrupts them.
-    pub fn on_user_message(&self, user: &UserId) {
+    /// reactive, so no offer interrupts them. Anonymous visitors have none.
+    pub fn on_user_message(&self, visitor: &Visitor) {
+        let Some((product, user)) = visitor.identity() else {
+            return;
+        };
         let now = Instant::now();
-        for key in self.inner.store.user_sessions(user) {
+        for key in self.inner.store.user_sessions(product, user) {
             self.state(&key)
                 .lock()
                 .user_message(self.inner.defaults, now);
         }
+    }
+
+    /// Forgets the state machines of these sessions (a user's data deletion);
+    /// returns how many there were.
+    pub fn forget(&self, product: &ProductId, sessions: &[SessionId]) -> usize {
+        sessions
+            .iter()
+            .filter(|session| {
+                self.inner
+                    .states
+                    .remove(&(product.clone(), (*session).clone()))
+                    .is_some()
+            })
+            .count()
     }
 
     /// One step of the background loop: dwell triggers for every tracked session.
@@ -237,7 +255,11 @@ impl Proactive {
             }
         };
         let delivery = match self.inner.notifier.get() {
-            Some(notifier) => notifier.offer(&user, &offer_message(trigger)).await,
+            Some(notifier) => {
+                notifier
+                    .offer(&key.0, &user, &offer_message(trigger))
+                    .await
+            }
             None => Delivery::NoSocket,
         };
         match delivery {

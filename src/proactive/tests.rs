@@ -17,7 +17,7 @@ struct Recorder {
 
 #[async_trait]
 impl Notifier for Recorder {
-    async fn offer(&self, user: &UserId, message: &BotMessage) -> Delivery {
+    async fn offer(&self, _product: &ProductId, user: &UserId, message: &BotMessage) -> Delivery {
         self.offers.lock().push((user.clone(), message.clone()));
         Delivery::Delivered(1)
     }

@@ -7,7 +7,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -41,9 +41,10 @@ struct CaptureParams {
 async fn capture_post(
     State(state): State<AppState>,
     params: Query<CaptureParams>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AppError> {
-    capture(&state, params, body)
+    capture(&state, params, &headers, body)
         .await
         .map_err(|e| super::webhook::rejected(&state, e))
 }
@@ -51,36 +52,42 @@ async fn capture_post(
 async fn capture(
     state: &AppState,
     Query(params): Query<CaptureParams>,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AppError> {
     let body = body.map_err(|r| AppError::from_body(r, state.settings.server.body_limit_bytes))?;
     if body.is_empty() {
-        return Err(AppError::BadRequest("empty capture body".to_owned()));
+        return Err(AppError::EmptyCapture);
     }
     let decoded = capture::decode(
         &body,
         params.compression.as_deref(),
         state.settings.capture.max_decoded_bytes,
-    )
-    .map_err(|e| match e {
-        capture::CaptureError::TooLarge { limit } => AppError::PayloadTooLarge { limit },
-        other => AppError::BadRequest(other.to_string()),
-    })?;
-    let token = decoded.token.as_deref().ok_or_else(|| {
-        AppError::Unauthorized("no project API key (api_key or token) in the capture".to_owned())
-    })?;
-    let product = state.product_by_token(token).ok_or_else(|| {
+    )?;
+    let token = decoded
+        .token
+        .as_deref()
+        .ok_or(AppError::MissingProjectKey)?;
+    let product = state.products.by_posthog_key(token).ok_or_else(|| {
         tracing::warn!(
             token,
             "capture with an unknown project API key; the client will drop it"
         );
-        AppError::Unauthorized(format!(
-            "unknown project API key '{token}': set products[].posthog_api_key"
-        ))
+        AppError::UnknownProjectKey(token.to_owned())
     })?;
-    tracing::Span::current().record("product", product.as_str());
+    tracing::Span::current().record("product", product.id.as_str());
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
+    if !product.origin_allowed(origin) {
+        return Err(AppError::OriginRefused {
+            origin: origin.unwrap_or_default().to_owned(),
+            product: product.id.clone(),
+        });
+    }
+    let product = product.id.clone();
     let events =
-        ingest::parse_events(decoded.events).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        ingest::parse_events(decoded.events).map_err(|e| AppError::BadCapture(e.to_string()))?;
     let delivered = ingest::deliver(&state.store, &product, &events);
     super::webhook::settle(state, &product, &delivered).await;
     tracing::debug!(?delivered, "capture");

@@ -1,11 +1,19 @@
 //! HTTP edge: the router, its layers (request id, trace, CORS, limits, timeout),
-//! and the small handlers that are not a channel. Route tables hold no logic.
+//! `AppError` and `AppJson`, and every HTTP handler: ingest (webhook, capture),
+//! chat (Rasa REST, `/reply`), onboarding and the admin API, user deletion,
+//! health, metrics, static files. Route tables hold no logic.
 
 pub mod assets;
+pub mod auth;
 pub mod capture;
 pub mod error;
 pub mod health;
+pub mod json;
 pub mod metrics;
+pub mod products;
+pub mod rasa_rest;
+pub mod reply;
+pub mod users;
 pub mod webhook;
 
 use std::time::Duration;
@@ -23,9 +31,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use error::AppError;
+pub use error::{AdminRefusal, AppError};
+pub use json::AppJson;
 
-use crate::channels;
 use crate::config::ServerSettings;
 use crate::state::AppState;
 
@@ -39,7 +47,10 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer) -> Router {
         .merge(metrics::routes())
         .merge(webhook::routes())
         .merge(capture::routes())
-        .merge(channels::routes())
+        .merge(rasa_rest::routes())
+        .merge(reply::routes())
+        .merge(products::routes())
+        .merge(users::routes())
         .fallback(assets::static_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // IMPORTANT: at capacity, shed load (503 + Retry-After) instead of queueing.

@@ -13,6 +13,7 @@ use super::AppError;
 use crate::domain::ProductId;
 use crate::ingest::{self, Delivered, auth};
 use crate::metrics::{Metrics, ReasonLabels};
+
 use crate::state::AppState;
 
 /// After a delivery is stored: count it and let proactive triggers look at it.
@@ -61,26 +62,30 @@ async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Delivered>, AppError> {
     tracing::Span::current().record("product", product_id.as_str());
-    let (product, settings) = state
-        .product(&product_id)
-        .ok_or_else(|| AppError::NotFound(format!("unknown product '{product_id}'")))?;
+    let product = state
+        .products
+        .find(&product_id)
+        .ok_or(AppError::UnknownProduct(product_id))?;
     let body = body.map_err(|r| AppError::from_body(r, state.settings.server.body_limit_bytes))?;
 
     let presented = headers
         .get(auth::SECRET_HEADER)
-        .ok_or_else(|| AppError::Unauthorized("missing X-PostHog-Secret header".to_owned()))?
+        .ok_or(AppError::MissingSecret)?
         .to_str()
-        .map_err(|_| AppError::Unauthorized("X-PostHog-Secret is not valid text".to_owned()))?;
-    if !auth::verify(&settings.webhook_secret, presented, &body) {
-        return Err(AppError::Unauthorized(format!(
-            "X-PostHog-Secret does not match the secret of product '{product}'"
-        )));
+        .map_err(|_| AppError::SecretNotText)?;
+    // The previous secret still works during its grace period after a rotation.
+    if !product
+        .webhook_secrets(chrono::Utc::now())
+        .any(|secret| auth::verify(secret, presented, &body))
+    {
+        return Err(AppError::BadSecret(product.id.clone()));
     }
+    let product = product.id.clone();
 
     let events = ingest::parse_body(&body)?;
     let delivered = ingest::deliver(&state.store, &product, &events);
     settle(state, &product, &delivered).await;
-    tracing::info!(
+    tracing::debug!(
         accepted = delivered.accepted,
         ignored = delivered.ignored,
         duplicates = delivered.duplicates,

@@ -25,7 +25,7 @@ posthog.register({ email: DEMO_EMAIL });
 
 function start() {
   initApp();
-  const widget = mount({ serverUrl: window.location.origin, userId: DEMO_USER, title: 'Acme Copilot' });
+  const widget = mount({ serverUrl: window.location.origin, productId: 'demo', userId: DEMO_USER, title: 'Acme Copilot' });
   window.__demo = { posthog, widget };
 }
 

@@ -1,17 +1,17 @@
 // Embeddable copilot chat widget: plain DOM, no framework, CSS injected here.
 //
-// It speaks Rasa's Socket.IO protocol (see shared/specs/reference-rasa-socketio.md
-// §1–§2) through socket.io-client v4 from npm:
-//   connect (auth {userId}) → emit session_request {session_id: <stored id or null>, customData: {userId}}
+// It speaks Rasa's Socket.IO protocol (the README's "Chat" and "Identity"
+// sections) through socket.io-client v4 from npm:
+//   connect (auth {userId, userHash?, productId?}) → emit session_request {session_id: <stored id or null>, customData: {same}}
 //   session_confirm    ← bare string or {session_id}; stored per userId
-//   user_uttered       → {message, session_id, customData: {userId, userHash?}}
+//   user_uttered       → {message, session_id, customData: {userId, userHash?, productId?}}
 //   bot_uttered        ← {text}, {text, quick_replies}, {text, buttons},
 //                        {attachment: {type: 'image', payload: {src}}}, + metadata
 //
 // Two ways to use it:
 //   <script>window.CopilotWidgetConfig = {serverUrl, userId};</script>
 //   <script src="/dist/widget.js"></script>                 (auto-mounts)
-// or CopilotWidget.mount({serverUrl, userId, userHash, title, colors, open}).
+// or CopilotWidget.mount({serverUrl, userId, userHash, productId, title, colors, open}).
 //
 // IMPORTANT: message text is never assigned with innerHTML; markdown.js builds
 // DOM nodes, so bot and user text cannot inject markup.
@@ -163,11 +163,15 @@ function normaliseConfig(config) {
     config.userHash === undefined || config.userHash === null || config.userHash === ''
       ? undefined
       : String(config.userHash);
+  // Which product's users this is; may be left out when the server has one product.
+  const productId =
+    typeof config.productId === 'string' && config.productId.trim() ? config.productId.trim() : undefined;
   const title = typeof config.title === 'string' && config.title.trim() ? config.title.trim() : 'Copilot';
   return {
     serverUrl,
     userId,
     userHash,
+    productId,
     title,
     colors: config.colors,
     open: config.open === true,
@@ -426,15 +430,17 @@ function createWidget(cfg) {
   // ---- protocol ----
   // The user id also goes in the connect auth (and session_request), so the
   // server can push proactive offers before the user has typed anything.
+  // `userHash` (HMAC-SHA256 of the id, made by the host app's backend) proves it.
   const identity = { userId: cfg.userId };
   if (cfg.userHash !== undefined) identity.userHash = cfg.userHash;
+  if (cfg.productId !== undefined) identity.productId = cfg.productId;
   const ioOptions = { transports: ['websocket', 'polling'], tryAllTransports: true, auth: identity };
   if (cfg.socketPath) ioOptions.path = cfg.socketPath;
   const socket = io(cfg.serverUrl, ioOptions);
 
   function emitUtterance(message) {
-    const customData = { userId: cfg.userId };
-    if (cfg.userHash !== undefined) customData.userHash = cfg.userHash;
+    // Every message repeats the identity, as rasa-webchat's customData does.
+    const customData = { ...identity };
     socket.emit(EVT_USER_UTTERED, { message, session_id: state.sessionId, customData });
   }
 
@@ -553,7 +559,7 @@ function createWidget(cfg) {
  * Mounts the widget and returns its handle. One widget per page: a second
  * call returns the existing handle (call `destroy()` first to remount).
  *
- * @param {{serverUrl: string, userId: string, userHash?: string, title?: string,
+ * @param {{serverUrl: string, userId: string, userHash?: string, productId?: string, title?: string,
  *          colors?: {primary?: string, background?: string, text?: string},
  *          open?: boolean, socketPath?: string, placeholder?: string}} config
  */

@@ -9,6 +9,7 @@ fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_copilot-server"));
     command
         .env_remove("RUST_LOG")
+        .env("COPILOT__DATABASE__URL", "sqlite::memory:")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

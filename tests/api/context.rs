@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{click_event, spawn_app_with};
+use crate::helpers::{API_KEY, click_event, spawn_app_with};
 
 #[tokio::test]
 async fn only_the_newest_max_actions_are_shown() {
@@ -67,7 +67,7 @@ async fn the_summary_replaces_old_actions_and_readers_never_see_an_empty_context
             let mut reads = 0;
             for _ in 0..150 {
                 let body: serde_json::Value =
-                    client.get(&url).send().await.unwrap().json().await.unwrap();
+                    client.get(&url).bearer_auth(API_KEY).send().await.unwrap().json().await.unwrap();
                 assert_eq!(
                     body["has_activity"], true,
                     "a reader saw no activity: {body}"

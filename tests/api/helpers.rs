@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 pub const PRODUCT: &str = "demo";
 pub const SECRET: &str = "demo-secret-change-me";
+/// The demo product's public API key (config/default.toml).
+pub const API_KEY: &str = "demo-api-key-change-me";
 
 pub struct TestApp {
     pub address: String,
@@ -33,6 +35,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     copilot_server::telemetry::init(copilot_server::config::LogFormat::Pretty);
     let mut settings = Settings::load_with_env(None, |_| None).expect("default settings load");
     settings.server.port = 0;
+    // Each test server has a database of its own.
+    settings.database.url = "sqlite::memory:".to_owned();
     configure(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -106,9 +110,16 @@ impl TestApp {
         self.deliver(body.to_string()).await
     }
 
+    /// `GET /reply/{user}` with the demo product's API key.
     pub async fn reply(&self, user: &str, query: &str) -> Response {
+        self.reply_as(API_KEY, user, query).await
+    }
+
+    /// `GET /reply/{user}` with `api_key`.
+    pub async fn reply_as(&self, api_key: &str, user: &str, query: &str) -> Response {
         self.client
             .get(self.url(&format!("/reply/{user}")))
+            .bearer_auth(api_key)
             .query(&[("query", query)])
             .send()
             .await
@@ -121,8 +132,40 @@ impl TestApp {
         response.json().await.expect("json body")
     }
 
+    /// `GET /context/{user}` with the demo product's API key; expects 200.
     pub async fn context(&self, user: &str) -> Value {
-        self.get_json(&format!("/context/{user}")).await
+        self.context_as(API_KEY, user).await
+    }
+
+    pub async fn context_as(&self, api_key: &str, user: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(&format!("/context/{user}")))
+            .bearer_auth(api_key)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "GET /context/{user}");
+        response.json().await.expect("json body")
+    }
+
+    /// A request with a JSON body and, optionally, a bearer token.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
     }
 
     /// `GET /metrics` as Prometheus text.

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{click_event, fixture, spawn_app};
+use crate::helpers::{API_KEY, click_event, fixture, spawn_app};
 
 #[tokio::test]
 async fn a_reply_picks_up_from_the_last_action_and_names_the_user_once() {
@@ -113,7 +113,13 @@ async fn a_user_without_activity_is_told_so() {
 async fn a_missing_or_empty_query_is_a_400_with_a_message() {
     let app = spawn_app().await;
     for path in ["/reply/u", "/reply/u?query=", "/reply/u?query=%20%20"] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let response = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
         let body: Value = response.json().await.unwrap();
         assert!(

@@ -78,23 +78,31 @@ async fn what_did_i_just_do_is_grounded_in_the_users_webhook_events() {
 #[tokio::test]
 async fn two_tabs_of_one_session_both_receive_the_reply() {
     let app = spawn_app().await;
-    let mut tab1 = SocketClient::connect(&app.address, None).await.unwrap();
-    let mut tab2 = SocketClient::connect(&app.address, None).await.unwrap();
-    let mut other = SocketClient::connect(&app.address, None).await.unwrap();
+    let auth = || Some(json!({ "userId": "u1" }));
+    let mut tab1 = SocketClient::connect(&app.address, auth()).await.unwrap();
+    let mut tab2 = SocketClient::connect(&app.address, auth()).await.unwrap();
+    let mut other = SocketClient::connect(&app.address, auth()).await.unwrap();
+    let mut stranger = SocketClient::connect(&app.address, None).await.unwrap();
     tab1.start_session(Some("shared")).await;
     tab2.start_session(Some("shared")).await;
     other.start_session(Some("elsewhere")).await;
+    stranger.start_session(Some("shared")).await;
     tab1.say("shared", "u1", "are you a bot?").await;
     let one = tab1.replies().await;
     let two = tab2.replies().await;
     assert_eq!(one, two, "both tabs get the same messages");
-    assert!(
-        other
-            .try_next("bot_uttered", Duration::from_millis(500))
-            .await
-            .is_none(),
-        "a socket of another session gets nothing"
-    );
+    for (socket, what) in [
+        (&mut other, "a socket of another session"),
+        (&mut stranger, "a socket of another visitor that names the same session id"),
+    ] {
+        assert!(
+            socket
+                .try_next("bot_uttered", Duration::from_millis(500))
+                .await
+                .is_none(),
+            "{what} gets nothing"
+        );
+    }
 }
 
 #[tokio::test]

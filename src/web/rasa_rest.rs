@@ -1,20 +1,22 @@
 //! Rasa's REST channel and NLU endpoint: `POST /webhooks/rest/webhook`,
 //! `GET /webhooks/rest/`, `GET /webhooks/socketio/`, `POST /model/parse`.
 //! Bodies are parsed as JSON whatever the Content-Type (widgets send text/plain).
+//! A message's metadata may carry `userId`, `userHash` and `productId`
+//! (at the top or in `customData`); an unverified user is answered anonymously.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{payloads, user_id_from};
+use super::AppJson;
+use crate::channels::{claim_in, payloads};
 use crate::dialogue::UserMessage;
+use crate::identity::{self, Claim, Verdict};
+use crate::metrics::Channel;
 use crate::nlu::IntentScore;
 use crate::state::AppState;
-use crate::web::AppError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -30,23 +32,6 @@ async fn status_get() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, AppError> {
-    let body = body.map_err(|r| AppError::from_body(r, state.settings.server.body_limit_bytes))?;
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            AppError::BadRequest(format!("body is not valid JSON: {inner}"))
-        } else {
-            AppError::Unprocessable(format!("{path}: {inner}"))
-        }
-    })
-}
-
 #[derive(Deserialize)]
 struct RestMessage {
     #[serde(default)]
@@ -59,26 +44,39 @@ struct RestMessage {
 
 async fn rest_message_post(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Vec<Value>>, AppError> {
-    let body: RestMessage = json_body(&state, body)?;
+    AppJson(body): AppJson<RestMessage>,
+) -> Json<Vec<Value>> {
     let sender = body
         .sender
-        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "default".to_owned());
     let text = body.message.unwrap_or_default();
-    let user = user_id_from(body.metadata.as_ref(), &sender)
-        .map_err(|e| AppError::BadRequest(format!("sender {e}")))?;
-    state.proactive.on_user_message(&user);
+    // As Rasa's action server did: the sender is the user when nothing else says.
+    let sender_claim = Claim {
+        user_id: crate::domain::UserId::parse(&sender).ok(),
+        ..Claim::default()
+    };
+    let claim = body
+        .metadata
+        .as_ref()
+        .map(claim_in)
+        .unwrap_or_default()
+        .or(&sender_claim);
+    let resolved = identity::resolve(&state.products, &claim);
+    if resolved.verdict == Verdict::Unverified {
+        state.metrics.unverified(Channel::Rest);
+    }
+    state.proactive.on_user_message(&resolved.visitor);
     let result = state
         .copilot
         .handle(&UserMessage {
             sender: sender.clone(),
-            user,
+            visitor: resolved.visitor,
             text: text.trim().to_owned(),
         })
         .await;
-    Ok(Json(payloads::rest_items(&sender, &result.messages)))
+    Json(payloads::rest_items(&sender, &result.messages))
 }
 
 #[derive(Deserialize)]
@@ -88,17 +86,16 @@ struct ParseRequest {
 
 async fn parse_post(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, AppError> {
-    let body: ParseRequest = json_body(&state, body)?;
+    AppJson(body): AppJson<ParseRequest>,
+) -> Json<Value> {
     let c = state.copilot.classify(&body.text);
     let ranking: Vec<&IntentScore> = std::iter::once(&c.intent)
         .chain(c.ranking.iter().filter(|s| s.name != c.intent.name))
         .collect();
-    Ok(Json(json!({
+    Json(json!({
         "text": body.text,
         "intent": c.intent,
         "intent_ranking": ranking,
         "entities": c.entities.iter().map(|(k, v)| json!({"entity": k, "value": v})).collect::<Vec<_>>(),
-    })))
+    }))
 }

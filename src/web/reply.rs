@@ -1,5 +1,7 @@
-//! The Python bridge's endpoints: `GET /reply/{user_id}?query=` and
-//! `GET /context/{user_id}` (what the copilot would see, for debugging).
+//! The Python bridge's endpoints, for the product's backend:
+//! `GET /reply/{user_id}?query=` and `GET /context/{user_id}` (what the copilot
+//! would see, for debugging). Both need the product's API key and read only
+//! that product's users.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -7,9 +9,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::UserId;
+use super::AppError;
+use super::auth::ProductKey;
+use crate::domain::{UserId, Visitor};
 use crate::state::AppState;
-use crate::web::AppError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -29,29 +32,31 @@ struct ReplyBody {
     has_activity: bool,
 }
 
-fn parse_user(raw: &str) -> Result<UserId, AppError> {
-    UserId::parse(raw).map_err(|e| AppError::BadRequest(format!("user id {e}")))
+pub fn parse_user(raw: &str) -> Result<UserId, AppError> {
+    UserId::parse(raw).map_err(|source| AppError::InvalidPathId {
+        what: "user id",
+        source,
+    })
 }
 
 async fn reply_get(
     State(state): State<AppState>,
+    ProductKey(product): ProductKey,
     Path(user_id): Path<String>,
     params: Result<Query<ReplyParams>, QueryRejection>,
 ) -> Result<Json<ReplyBody>, AppError> {
     let user = parse_user(&user_id)?;
-    let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let Query(params) = params.map_err(AppError::from_query)?;
     let query = params
         .query
         .as_deref()
         .map(str::trim)
         .filter(|q| !q.is_empty())
-        .ok_or_else(|| {
-            AppError::BadRequest(
-                "query parameter `query` is required and must not be empty".to_owned(),
-            )
-        })?;
-    state.proactive.on_user_message(&user);
-    let reply = state.copilot.reply(&user, query).await;
+        .ok_or(AppError::MissingQuery)?;
+    state
+        .proactive
+        .on_user_message(&Visitor::known(product.id.clone(), user.clone()));
+    let reply = state.copilot.reply(&product.id, &user, query).await;
     Ok(Json(ReplyBody {
         reply: reply.text,
         name: reply.name,
@@ -62,19 +67,22 @@ async fn reply_get(
 #[derive(Serialize)]
 struct ContextBody {
     user_id: UserId,
+    product_id: crate::domain::ProductId,
     context: String,
     has_activity: bool,
 }
 
 async fn context_get(
     State(state): State<AppState>,
+    ProductKey(product): ProductKey,
     Path(user_id): Path<String>,
 ) -> Result<Json<ContextBody>, AppError> {
     let user = parse_user(&user_id)?;
-    let activity = state.store.user_activity(&user);
+    let activity = state.store.user_activity(&product.id, &user);
     Ok(Json(ContextBody {
         context: activity.to_text(),
         has_activity: activity.has_activity(),
         user_id: user,
+        product_id: product.id.clone(),
     }))
 }

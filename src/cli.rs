@@ -1,0 +1,206 @@
+//! The command line beyond `serve`: `copilot-server products add|list|rotate|remove`.
+//! The same registry code path as `POST /products`, on the same database as a
+//! running server (SQLite in WAL mode; the server re-reads products every
+//! `database.product_refresh_seconds`). Returns the text to print.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::domain::{IdError, ProductId};
+use crate::products::{self, Registration, Rotation};
+use crate::startup::{StartupError, open_products};
+use crate::web::products::{Onboarded, ProductView};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Onboard and manage products.
+    #[command(subcommand)]
+    Products(ProductsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ProductsCommand {
+    /// Register a product; prints its URLs and keys (shown once).
+    Add {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        contact_email: String,
+        /// Use this webhook secret instead of a generated one.
+        #[arg(long)]
+        webhook_secret: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List products (no secrets).
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Issue a new webhook secret (the old one works for
+    /// `admin.secret_grace_seconds`), and the other keys asked for.
+    Rotate {
+        #[arg(long)]
+        id: String,
+        /// Use this webhook secret instead of a generated one.
+        #[arg(long)]
+        webhook_secret: Option<String>,
+        #[arg(long)]
+        stream_key: bool,
+        #[arg(long)]
+        api_key: bool,
+        #[arg(long)]
+        identity_secret: bool,
+        #[arg(long)]
+        posthog_api_key: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Remove a product.
+    Remove {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub struct Output {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database or the config's products could not be opened.
+    #[error(transparent)]
+    Open(#[from] StartupError),
+    /// The product operation was refused or failed.
+    #[error(transparent)]
+    Products(#[from] products::Error),
+    /// `--id` is not a product id.
+    #[error("--id {0}; use 1-64 characters of a-z, 0-9, '-' or '_'")]
+    Id(#[from] IdError),
+}
+
+/// Base URL for printed URLs: `admin.public_url`, else the bind address.
+fn base_url(settings: &Settings) -> String {
+    let configured = settings.admin.public_url.trim().trim_end_matches('/');
+    if configured.is_empty() {
+        format!("http://{}", settings.address())
+    } else {
+        configured.to_owned()
+    }
+}
+
+/// Runs one products command; the result is what to print on stdout.
+pub async fn run_products(settings: &Settings, command: ProductsCommand) -> Result<String, Error> {
+    let products = open_products(settings).await?;
+    let base = base_url(settings);
+    let onboarded = |id: &ProductId, credentials, output: &Output| {
+        let onboarded = Onboarded::new(&base, id, credentials);
+        if output.json {
+            serde_json::to_string_pretty(&onboarded).unwrap_or_default()
+        } else {
+            describe(&onboarded)
+        }
+    };
+    match command {
+        ProductsCommand::Add {
+            id,
+            contact_email,
+            webhook_secret,
+            output,
+        } => {
+            let id = ProductId::parse(&id)?;
+            let credentials = products
+                .register(Registration {
+                    id: id.clone(),
+                    contact_email,
+                    webhook_secret,
+                })
+                .await?;
+            Ok(onboarded(&id, credentials, &output))
+        }
+        ProductsCommand::List { output } => {
+            let all = products.list().await?;
+            let views: Vec<ProductView> = all.iter().map(|p| ProductView::new(&base, p)).collect();
+            if output.json {
+                Ok(serde_json::to_string_pretty(&views).unwrap_or_default())
+            } else {
+                let lines: Vec<String> = all
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}\t{}\tidentity_required={}\t{}/webhook/{}",
+                            p.id,
+                            p.contact_email.as_deref().unwrap_or("-"),
+                            p.identity_required,
+                            base,
+                            p.id
+                        )
+                    })
+                    .collect();
+                Ok(lines.join("\n"))
+            }
+        }
+        ProductsCommand::Rotate {
+            id,
+            webhook_secret,
+            stream_key,
+            api_key,
+            identity_secret,
+            posthog_api_key,
+            output,
+        } => {
+            let id = ProductId::parse(&id)?;
+            let credentials = products
+                .rotate(
+                    &id,
+                    Rotation {
+                        webhook_secret,
+                        stream_key,
+                        api_key,
+                        identity_secret,
+                        posthog_api_key,
+                    },
+                )
+                .await?;
+            Ok(onboarded(&id, credentials, &output))
+        }
+        ProductsCommand::Remove { id } => {
+            let id = ProductId::parse(&id)?;
+            products.remove(&id).await?;
+            Ok(json!({ "removed": id }).to_string())
+        }
+    }
+}
+
+/// `key: value` lines, keys that were not issued left out.
+fn describe(onboarded: &Onboarded) -> String {
+    let value = serde_json::to_value(onboarded).unwrap_or_default();
+    let mut lines = Vec::new();
+    if let Some(map) = value.as_object() {
+        for key in [
+            "product_id",
+            "webhook_url",
+            "webhook_secret",
+            "stream_url",
+            "unkey_key",
+            "unkey_key_id",
+            "api_key",
+            "identity_secret",
+            "posthog_api_key",
+        ] {
+            if let Some(text) = map.get(key).and_then(|v| v.as_str()) {
+                let label = if key == "unkey_key" { "stream_key" } else { key };
+                lines.push(format!("{label}: {text}"));
+            }
+        }
+    }
+    lines.push("Keys are shown once; store them now.".to_owned());
+    lines.join("\n")
+}

@@ -1,0 +1,143 @@
+//! Abuse limits (governor's GCRA, no counters of our own): chat messages per
+//! socket and per user per minute, and LLM answers per user per hour. Keyed
+//! limiters are pruned periodically, so what a client can make the server
+//! remember stays bounded by the traffic of the last hour.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{ProductId, UserId, Visitor};
+
+/// Whose messages a limit counts: a known user across all their channels, or
+/// an anonymous conversation by its sender id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Who {
+    User(ProductId, UserId),
+    Anonymous(Option<ProductId>, String),
+}
+
+impl Who {
+    pub fn of(visitor: &Visitor, sender: &str) -> Self {
+        match visitor.identity() {
+            Some((product, user)) => Who::User(product.clone(), user.clone()),
+            None => Who::Anonymous(visitor.product.clone(), sender.to_owned()),
+        }
+    }
+}
+
+/// How often keyed limiters forget keys that are back to a full allowance.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct Limits {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    per_minute: Quota,
+    messages: DefaultKeyedRateLimiter<Who>,
+    llm: Option<DefaultKeyedRateLimiter<Who>>,
+}
+
+impl Limits {
+    /// `llm_per_hour` 0 = no LLM limit.
+    pub fn new(messages_per_minute: NonZeroU32, llm_per_hour: u32) -> Self {
+        let per_minute = Quota::per_minute(messages_per_minute);
+        Self {
+            inner: Arc::new(Inner {
+                per_minute,
+                messages: RateLimiter::keyed(per_minute),
+                llm: NonZeroU32::new(llm_per_hour)
+                    .map(|n| RateLimiter::keyed(Quota::per_hour(n))),
+            }),
+        }
+    }
+
+    /// A limiter for one socket, dropped with it.
+    pub fn for_socket(&self) -> Arc<DefaultDirectRateLimiter> {
+        Arc::new(RateLimiter::direct(self.inner.per_minute))
+    }
+
+    /// One more message from `who`, if within the per-minute limit.
+    pub fn allow_message(&self, who: &Who) -> bool {
+        self.inner.messages.check_key(who).is_ok()
+    }
+
+    /// One more LLM answer for `who`, if within the hourly limit.
+    pub fn allow_llm(&self, who: &Who) -> bool {
+        self.inner
+            .llm
+            .as_ref()
+            .is_none_or(|limiter| limiter.check_key(who).is_ok())
+    }
+
+    /// Forgets keys whose allowance is full again.
+    pub fn prune(&self) {
+        self.inner.messages.retain_recent();
+        self.inner.messages.shrink_to_fit();
+        if let Some(llm) = &self.inner.llm {
+            llm.retain_recent();
+            llm.shrink_to_fit();
+        }
+    }
+
+    /// Keys held now (both limiters), for tests and metrics.
+    pub fn tracked(&self) -> usize {
+        self.inner.messages.len() + self.inner.llm.as_ref().map_or(0, |l| l.len())
+    }
+
+    /// Prunes every minute until `shutdown`.
+    pub async fn run_pruning(self, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(PRUNE_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = interval.tick() => self.prune(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(user: &str) -> Who {
+        Who::User(
+            ProductId::parse("acme").unwrap_or_else(|_| unreachable!()),
+            UserId::parse(user).unwrap_or_else(|_| unreachable!()),
+        )
+    }
+
+    #[test]
+    fn messages_are_limited_per_user_and_users_apart() {
+        let limits = Limits::new(NonZeroU32::MIN.saturating_add(2), 0);
+        let a = who("a");
+        assert!((0..3).all(|_| limits.allow_message(&a)), "the burst is the per-minute count");
+        assert!(!limits.allow_message(&a));
+        assert!(limits.allow_message(&who("b")), "another user has their own allowance");
+        assert!((0..100).all(|_| limits.allow_llm(&a)), "0 = no LLM limit");
+    }
+
+    #[test]
+    fn llm_calls_are_limited_per_hour() {
+        let limits = Limits::new(NonZeroU32::MIN, 2);
+        let a = who("a");
+        assert!(limits.allow_llm(&a) && limits.allow_llm(&a));
+        assert!(!limits.allow_llm(&a));
+    }
+
+    #[test]
+    fn a_socket_limiter_is_its_own() {
+        let limits = Limits::new(NonZeroU32::MIN, 0);
+        let one = limits.for_socket();
+        assert!(one.check().is_ok());
+        assert!(one.check().is_err());
+        assert!(limits.for_socket().check().is_ok());
+    }
+}

@@ -1,0 +1,61 @@
+//! `DELETE /users/{user_id}`: erase one product's user (privacy law's right to
+//! erasure). Needs the product's API key; erases that product's user only.
+
+use axum::extract::{Path, State};
+use axum::routing::delete;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::AppError;
+use super::auth::ProductKey;
+use super::reply::parse_user;
+use crate::domain::{ProductId, SessionId, UserId};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/users/{user_id}", delete(user_delete))
+}
+
+#[derive(Serialize)]
+struct ErasedBody {
+    product_id: ProductId,
+    user_id: UserId,
+    erased: ErasedCounts,
+}
+
+#[derive(Serialize)]
+struct ErasedCounts {
+    /// The user's entry in the user index (email, list of sessions).
+    user_index: bool,
+    sessions: Vec<SessionId>,
+    actions: usize,
+    summaries: usize,
+    conversations: usize,
+    proactive_states: usize,
+}
+
+async fn user_delete(
+    State(state): State<AppState>,
+    ProductKey(product): ProductKey,
+    Path(user_id): Path<String>,
+) -> Result<Json<ErasedBody>, AppError> {
+    let user = parse_user(&user_id)?;
+    // Nothing about users is in the database yet (issue: durable state); when
+    // it is, it is erased here too.
+    let store = state.store.erase_user(&product.id, &user);
+    let conversations = state.copilot.conversations().erase_user(&product.id, &user);
+    let proactive_states = state.proactive.forget(&product.id, &store.sessions);
+    tracing::info!(product = %product.id, "user data erased");
+    Ok(Json(ErasedBody {
+        product_id: product.id.clone(),
+        user_id: user,
+        erased: ErasedCounts {
+            user_index: store.user_index,
+            sessions: store.sessions,
+            actions: store.actions,
+            summaries: store.summaries,
+            conversations,
+            proactive_states,
+        },
+    }))
+}
