@@ -84,7 +84,11 @@ fn context_and_prompt(c: &mut Criterion) {
     let mut group = c.benchmark_group("context_read");
     group.bench_function("healthz counts (baseline)", |b| b.iter(|| store.counts()));
     group.bench_function("3 sessions x 30 actions, as text", |b| {
-        b.iter(|| store.user_activity(black_box(&product), black_box(&user)).to_text())
+        b.iter(|| {
+            store
+                .user_activity(black_box(&product), black_box(&user))
+                .to_text()
+        })
     });
     group.finish();
 

@@ -196,7 +196,11 @@ fn describe(onboarded: &Onboarded) -> String {
             "posthog_api_key",
         ] {
             if let Some(text) = map.get(key).and_then(|v| v.as_str()) {
-                let label = if key == "unkey_key" { "stream_key" } else { key };
+                let label = if key == "unkey_key" {
+                    "stream_key"
+                } else {
+                    key
+                };
                 lines.push(format!("{label}: {text}"));
             }
         }

@@ -212,8 +212,9 @@ pub struct ProductSettings {
 /// negative, NaN and infinite values are refused with the key named.
 fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let value = f64::deserialize(deserializer)?;
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| serde::de::Error::custom(format!("{value} is not a number of seconds (0 or more)")))
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        serde::de::Error::custom(format!("{value} is not a number of seconds (0 or more)"))
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]

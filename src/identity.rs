@@ -47,10 +47,11 @@ impl Claim {
     pub fn or(self, fallback: &Claim) -> Claim {
         Claim {
             product_id: self.product_id.or_else(|| fallback.product_id.clone()),
+            // A hash belongs to the id it came with: it carries over only to
+            // the same id.
             user_hash: match &self.user_id {
-                // A hash belongs to the id it came with.
-                Some(_) => self.user_hash,
-                None => self.user_hash.or_else(|| fallback.user_hash.clone()),
+                Some(id) if fallback.user_id.as_ref() != Some(id) => self.user_hash,
+                _ => self.user_hash.or_else(|| fallback.user_hash.clone()),
             },
             user_id: self.user_id.or_else(|| fallback.user_id.clone()),
         }
@@ -132,7 +133,10 @@ mod tests {
         let hash = user_hash("cis_secret", "user_42");
         assert_eq!(hash.len(), 64);
         assert!(verify("cis_secret", &user, &hash));
-        assert!(verify("cis_secret", &user, &hash.to_uppercase()), "hex in either case");
+        assert!(
+            verify("cis_secret", &user, &hash.to_uppercase()),
+            "hex in either case"
+        );
         assert!(!verify("cis_other", &user, &hash));
         let other = UserId::parse("user_43").unwrap_or_else(|_| unreachable!());
         assert!(!verify("cis_secret", &other, &hash));
@@ -158,5 +162,14 @@ mod tests {
         assert_eq!(merged.user_hash, None, "a's hash is not b's");
         let empty = Claim::default().or(&socket);
         assert_eq!(empty, socket);
+        let same_user = Claim {
+            user_id: UserId::parse("a").ok(),
+            ..Claim::default()
+        };
+        assert_eq!(
+            same_user.or(&socket).user_hash.as_deref(),
+            Some("hash-of-a"),
+            "the same id keeps its hash"
+        );
     }
 }

@@ -51,8 +51,7 @@ impl Limits {
             inner: Arc::new(Inner {
                 per_minute,
                 messages: RateLimiter::keyed(per_minute),
-                llm: NonZeroU32::new(llm_per_hour)
-                    .map(|n| RateLimiter::keyed(Quota::per_hour(n))),
+                llm: NonZeroU32::new(llm_per_hour).map(|n| RateLimiter::keyed(Quota::per_hour(n))),
             }),
         }
     }
@@ -118,9 +117,15 @@ mod tests {
     fn messages_are_limited_per_user_and_users_apart() {
         let limits = Limits::new(NonZeroU32::MIN.saturating_add(2), 0);
         let a = who("a");
-        assert!((0..3).all(|_| limits.allow_message(&a)), "the burst is the per-minute count");
+        assert!(
+            (0..3).all(|_| limits.allow_message(&a)),
+            "the burst is the per-minute count"
+        );
         assert!(!limits.allow_message(&a));
-        assert!(limits.allow_message(&who("b")), "another user has their own allowance");
+        assert!(
+            limits.allow_message(&who("b")),
+            "another user has their own allowance"
+        );
         assert!((0..100).all(|_| limits.allow_llm(&a)), "0 = no LLM limit");
     }
 

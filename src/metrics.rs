@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -27,7 +27,7 @@ pub struct ReasonLabels {
 }
 
 /// Which abuse limit refused a request.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Limit {
     /// Chat messages per socket or per user per minute.
     Messages,
@@ -41,10 +41,32 @@ pub struct LimitLabels {
 }
 
 /// The way a chat reached us.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Channel {
     Socketio,
     Rest,
+}
+
+// Lower-case label values, as Prometheus labels usually are (the derive
+// would use the variant names as they are).
+impl EncodeLabelValue for Limit {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let value = match self {
+            Limit::Messages => "messages",
+            Limit::Llm => "llm",
+        };
+        EncodeLabelValue::encode(&value, encoder)
+    }
+}
+
+impl EncodeLabelValue for Channel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let value = match self {
+            Channel::Socketio => "socketio",
+            Channel::Rest => "rest",
+        };
+        EncodeLabelValue::encode(&value, encoder)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -198,7 +220,9 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn limited(&self, limit: Limit) {
-        self.rate_limited.get_or_create(&LimitLabels { limit }).inc();
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit })
+            .inc();
     }
 
     pub fn unverified(&self, channel: Channel) {

@@ -15,8 +15,8 @@ use socketioxide::layer::SocketIoLayer;
 use crate::channels;
 use crate::config::Settings;
 use crate::context::{ContextStore, OfflineSummariser, Summariser};
-use crate::dialogue::{Conversations, Copilot, LlmSetup};
 use crate::db;
+use crate::dialogue::{Conversations, Copilot, LlmSetup};
 use crate::limits::Limits;
 use crate::llm::{LlmClient, LlmSummariser, OpenAiClient, prompt};
 use crate::metrics::Metrics;
@@ -158,10 +158,11 @@ impl Application {
             &settings.socketio,
         );
         let shutdown = CancellationToken::new();
-        tasks.spawn(products.clone().run_refresh(
-            settings.database.product_refresh_seconds,
-            shutdown.clone(),
-        ));
+        tasks.spawn(
+            products
+                .clone()
+                .run_refresh(settings.database.product_refresh_seconds, shutdown.clone()),
+        );
         tasks.spawn(limits.run_pruning(shutdown.clone()));
         let state = AppState::new(Shared {
             copilot,

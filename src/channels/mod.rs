@@ -59,7 +59,10 @@ mod tests {
         let nested = claim_in(&json!({"customData": {"userId": 42, "productId": "acme"}}));
         assert_eq!(nested.user_id, UserId::parse("42").ok());
         assert_eq!(nested.product_id.as_deref(), Some("acme"));
-        assert_eq!(claim_in(&json!({"userId": null, "customData": {"userId": "u2"}})).user_id, UserId::parse("u2").ok());
+        assert_eq!(
+            claim_in(&json!({"userId": null, "customData": {"userId": "u2"}})).user_id,
+            UserId::parse("u2").ok()
+        );
         assert_eq!(claim_in(&json!("text")), Claim::default());
     }
 }

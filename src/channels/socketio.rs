@@ -121,7 +121,10 @@ pub fn layer(
     // socketioxide awaits before it acks CONNECT. The connect handler itself
     // is spawned after the ack, and a client's first event (widgets send
     // `session_request` from their connect callback) could beat it.
-    io.ns("/", on_connect.with(admit).with(check_origin).with(authenticate));
+    io.ns(
+        "/",
+        on_connect.with(admit).with(check_origin).with(authenticate),
+    );
     proactive.set_notifier(Arc::new(SocketNotifier {
         io: io.clone(),
         copilot,
@@ -255,7 +258,9 @@ async fn admit(
 ) -> Result<(), std::convert::Infallible> {
     // python-socketio puts every socket in a room named after its sid; Rasa relies on it.
     socket.join(socket.id.to_string());
-    socket.extensions.insert(LimiterExt(chat.limits.for_socket()));
+    socket
+        .extensions
+        .insert(LimiterExt(chat.limits.for_socket()));
     if let Some(claim) = auth.ok().as_ref().map(claim_in) {
         let resolved = identity::resolve(&chat.products, &claim);
         socket.extensions.insert(ClaimExt(claim));
@@ -336,11 +341,7 @@ async fn session_request(
         .map(claim_in)
         .filter(|c| c.user_id.is_some())
     {
-        let socket_claim = socket
-            .extensions
-            .get::<ClaimExt>()
-            .unwrap_or_default()
-            .0;
+        let socket_claim = socket.extensions.get::<ClaimExt>().unwrap_or_default().0;
         let claim = claim.or(&socket_claim);
         let resolved = identity::resolve(&chat.products, &claim);
         if resolved_origin_ok(&socket, &resolved) {
@@ -406,7 +407,9 @@ async fn user_uttered(
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|id| {
-                !id.is_empty() && id.len() <= MAX_SESSION_ID_LEN && !id.chars().any(char::is_control)
+                !id.is_empty()
+                    && id.len() <= MAX_SESSION_ID_LEN
+                    && !id.chars().any(char::is_control)
             }) {
             Some(id) => id.to_owned(),
             None => {
@@ -425,11 +428,7 @@ async fn user_uttered(
         tracing::debug!(sid = %socket.id, "empty user message; ignored");
         return;
     }
-    let socket_claim = socket
-        .extensions
-        .get::<ClaimExt>()
-        .unwrap_or_default()
-        .0;
+    let socket_claim = socket.extensions.get::<ClaimExt>().unwrap_or_default().0;
     let claim = metadata
         .as_ref()
         .map(claim_in)

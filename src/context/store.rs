@@ -444,14 +444,19 @@ impl ContextStore {
     /// request, not a hot path.
     pub fn erase_user(&self, product: &ProductId, user: &UserId) -> Erased {
         let mut erased = Erased::default();
-        let indexed: Vec<SessionKey> = match self.inner.users.remove(&(product.clone(), user.clone()))
-        {
-            Some(entry) => {
-                erased.user_index = true;
-                entry.lock().sessions.iter().map(|s| s.key.clone()).collect()
-            }
-            None => Vec::new(),
-        };
+        let indexed: Vec<SessionKey> =
+            match self.inner.users.remove(&(product.clone(), user.clone())) {
+                Some(entry) => {
+                    erased.user_index = true;
+                    entry
+                        .lock()
+                        .sessions
+                        .iter()
+                        .map(|s| s.key.clone())
+                        .collect()
+                }
+                None => Vec::new(),
+            };
         let doomed: Vec<Arc<Session>> = self
             .inner
             .sessions

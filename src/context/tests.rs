@@ -130,7 +130,11 @@ async fn user_activity_is_per_product_newest_session_first_with_email() {
         .iter()
         .map(|s| s.session.as_str())
         .collect();
-    assert_eq!(sessions, ["s4", "s1"], "product b's session is not a's user's");
+    assert_eq!(
+        sessions,
+        ["s4", "s1"],
+        "product b's session is not a's user's"
+    );
     assert_eq!(activity.email.as_deref(), Some("u@example.com"));
     assert_eq!(activity.latest().unwrap().label.as_deref(), Some("second"));
     assert!(!activity.to_text().contains("not mine"));
@@ -143,7 +147,10 @@ async fn user_activity_is_per_product_newest_session_first_with_email() {
 #[tokio::test]
 async fn erasing_a_user_removes_their_sessions_and_index_in_that_product_only() {
     let store = offline_store(&settings());
-    store.record(&product("a"), vec![click("u", "s1", "x"), click("u", "s1", "y")]);
+    store.record(
+        &product("a"),
+        vec![click("u", "s1", "x"), click("u", "s1", "y")],
+    );
     store.record(&product("a"), vec![click("v", "s2", "v's")]);
     store.record(&product("b"), vec![click("u", "s3", "b's u")]);
     let u = UserId::parse("u").unwrap();
@@ -152,9 +159,20 @@ async fn erasing_a_user_removes_their_sessions_and_index_in_that_product_only() 
     assert_eq!(erased.sessions, [SessionId::parse("s1").unwrap()]);
     assert_eq!(erased.actions, 2);
     assert!(!store.user_activity(&product("a"), &u).has_activity());
-    assert!(store.user_activity(&product("b"), &u).has_activity(), "b's user is another person");
-    assert!(store.user_activity(&product("a"), &UserId::parse("v").unwrap()).has_activity());
-    assert_eq!(store.erase_user(&product("a"), &u), Erased::default(), "nothing left");
+    assert!(
+        store.user_activity(&product("b"), &u).has_activity(),
+        "b's user is another person"
+    );
+    assert!(
+        store
+            .user_activity(&product("a"), &UserId::parse("v").unwrap())
+            .has_activity()
+    );
+    assert_eq!(
+        store.erase_user(&product("a"), &u),
+        Erased::default(),
+        "nothing left"
+    );
 }
 
 #[tokio::test]

@@ -81,8 +81,8 @@ fn product_from(row: &SqliteRow) -> Result<Product, StoreError> {
         _ => None,
     };
     let origins: String = row.try_get("allowed_origins").map_err(get)?;
-    let allowed_origins: Vec<String> = serde_json::from_str(&origins)
-        .map_err(|e| corrupt(format!("allowed_origins: {e}")))?;
+    let allowed_origins: Vec<String> =
+        serde_json::from_str(&origins).map_err(|e| corrupt(format!("allowed_origins: {e}")))?;
     let identity_secret: Option<String> = row.try_get("identity_secret").map_err(get)?;
     let webhook_secret: String = row.try_get("webhook_secret").map_err(get)?;
     Ok(Product {

@@ -179,7 +179,12 @@ mod tests {
         let known = ConversationKey::new(&Visitor::known(product.clone(), user.clone()), "s1");
         let anonymous = ConversationKey::new(&Visitor::anonymous(Some(product.clone())), "s1");
         conversations.begin_turn(&known, "my secret plan");
-        assert!(conversations.begin_turn(&anonymous, "hi").history.is_empty());
+        assert!(
+            conversations
+                .begin_turn(&anonymous, "hi")
+                .history
+                .is_empty()
+        );
         assert_eq!(conversations.erase_user(&product, &user), 1);
         assert!(conversations.begin_turn(&known, "again").history.is_empty());
     }

@@ -255,11 +255,7 @@ impl Proactive {
             }
         };
         let delivery = match self.inner.notifier.get() {
-            Some(notifier) => {
-                notifier
-                    .offer(&key.0, &user, &offer_message(trigger))
-                    .await
-            }
+            Some(notifier) => notifier.offer(&key.0, &user, &offer_message(trigger)).await,
             None => Delivery::NoSocket,
         };
         match delivery {

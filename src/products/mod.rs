@@ -533,7 +533,10 @@ mod tests {
         let secrets: Vec<&str> = product.webhook_secrets(now).collect();
         assert_eq!(secrets, ["new-secret", "old-secret"]);
         let later = now + chrono::Duration::seconds(6);
-        assert_eq!(product.webhook_secrets(later).collect::<Vec<_>>(), ["new-secret"]);
+        assert_eq!(
+            product.webhook_secrets(later).collect::<Vec<_>>(),
+            ["new-secret"]
+        );
     }
 
     #[test]
@@ -547,6 +550,9 @@ mod tests {
         product.allowed_origins = vec!["https://app.acme.com".into()];
         assert!(product.origin_allowed(Some("https://app.acme.com")));
         assert!(!product.origin_allowed(Some("https://evil.example")));
-        assert!(product.origin_allowed(None), "no Origin: not a browser on another site");
+        assert!(
+            product.origin_allowed(None),
+            "no Origin: not a browser on another site"
+        );
     }
 }

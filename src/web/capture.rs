@@ -76,9 +76,7 @@ async fn capture(
         AppError::UnknownProjectKey(token.to_owned())
     })?;
     tracing::Span::current().record("product", product.id.as_str());
-    let origin = headers
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
     if !product.origin_allowed(origin) {
         return Err(AppError::OriginRefused {
             origin: origin.unwrap_or_default().to_owned(),

@@ -49,10 +49,7 @@ pub enum AppError {
     ProductExists(ProductId),
     /// An id in the path that is not one.
     #[error("{what} {source}")]
-    InvalidPathId {
-        what: &'static str,
-        source: IdError,
-    },
+    InvalidPathId { what: &'static str, source: IdError },
     /// A field of a JSON body with a value we refuse.
     #[error("{field}: {message}")]
     InvalidField {

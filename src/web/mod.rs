@@ -99,7 +99,8 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer) -> Router {
                         product = tracing::field::Empty,
                     )
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // Debug: no info line per request by default (RUST_LOG=tower_http=debug shows them).
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors(server));

@@ -25,7 +25,9 @@ pub fn routes() -> Router<AppState> {
         .route("/products", post(product_register).get(products_list))
         .route(
             "/products/{product_id}",
-            get(product_get).patch(product_update).delete(product_remove),
+            get(product_get)
+                .patch(product_update)
+                .delete(product_remove),
         )
         .route("/products/{product_id}/rotate", post(product_rotate))
 }
@@ -84,7 +86,11 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if !configured.is_empty() {
         return configured.to_owned();
     }
-    let text = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
     let scheme = text("x-forwarded-proto")
         .filter(|p| matches!(*p, "http" | "https"))
         .unwrap_or("http");
@@ -231,7 +237,9 @@ async fn products_list(
         Caller::Invalid => return Err(AppError::Admin(AdminRefusal::BadToken)),
         Caller::Anonymous => return Err(AppError::Admin(AdminRefusal::NeedsAdmin)),
     };
-    Ok(Json(visible.iter().map(|p| ProductView::new(&base, p)).collect()))
+    Ok(Json(
+        visible.iter().map(|p| ProductView::new(&base, p)).collect(),
+    ))
 }
 
 async fn owned_product(
@@ -255,7 +263,10 @@ async fn product_get(
     Path(product_id): Path<String>,
 ) -> Result<Json<ProductView>, AppError> {
     let product = owned_product(&state, &caller, &product_id).await?;
-    Ok(Json(ProductView::new(&base_url(&state, &headers), &product)))
+    Ok(Json(ProductView::new(
+        &base_url(&state, &headers),
+        &product,
+    )))
 }
 
 /// The settings a product's owner may change.
@@ -289,7 +300,10 @@ async fn product_update(
             },
         )
         .await?;
-    Ok(Json(ProductView::new(&base_url(&state, &headers), &updated)))
+    Ok(Json(ProductView::new(
+        &base_url(&state, &headers),
+        &updated,
+    )))
 }
 
 /// Which keys to re-issue; the webhook secret always is.

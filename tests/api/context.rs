@@ -66,8 +66,15 @@ async fn the_summary_replaces_old_actions_and_readers_never_see_an_empty_context
         readers.push(tokio::spawn(async move {
             let mut reads = 0;
             for _ in 0..150 {
-                let body: serde_json::Value =
-                    client.get(&url).bearer_auth(API_KEY).send().await.unwrap().json().await.unwrap();
+                let body: serde_json::Value = client
+                    .get(&url)
+                    .bearer_auth(API_KEY)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
                 assert_eq!(
                     body["has_activity"], true,
                     "a reader saw no activity: {body}"

@@ -7,7 +7,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fake_llm::{Behaviour, FakeLlm};
-use crate::helpers::{API_KEY, TestApp, fixture, metric, spawn_app, spawn_app_with, spawn_app_with_llm};
+use crate::helpers::{
+    API_KEY, TestApp, fixture, metric, spawn_app, spawn_app_with, spawn_app_with_llm,
+};
 use crate::socket_client::{SocketClient, texts};
 
 const OFF_TOPIC: &str = "how do I rename a project?";
@@ -176,7 +178,15 @@ async fn at_capacity_requests_get_503_with_retry_after() {
     let slow = tokio::spawn({
         let client = app.client.clone();
         let url = app.url("/reply/u?query=how%20do%20I%20rename%20a%20project");
-        async move { client.get(url).bearer_auth(API_KEY).send().await.unwrap().status() }
+        async move {
+            client
+                .get(url)
+                .bearer_auth(API_KEY)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
     });
     wait_for_requests(&fake, 1).await;
     let shed = app.client.get(app.url("/healthz")).send().await.unwrap();

@@ -32,7 +32,10 @@ pub async fn spawn_app() -> TestApp {
 
 /// The embedded defaults, changed by `configure`, on a free port.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    copilot_server::telemetry::init(copilot_server::config::LogFormat::Pretty);
+    // Server logs only on request: libtest does not capture another thread's stderr.
+    if std::env::var_os("TEST_LOG").is_some() {
+        copilot_server::telemetry::init(copilot_server::config::LogFormat::Pretty);
+    }
     let mut settings = Settings::load_with_env(None, |_| None).expect("default settings load");
     settings.server.port = 0;
     // Each test server has a database of its own.
@@ -213,4 +216,42 @@ pub async fn spawn_app_with_llm(
         configure(s);
     })
     .await
+}
+
+/// A `[[products]]` entry with only an id and a webhook secret.
+pub fn product(id: &str, webhook_secret: &str) -> copilot_server::config::ProductSettings {
+    copilot_server::config::ProductSettings {
+        id: id.to_owned(),
+        webhook_secret: webhook_secret.to_owned(),
+        posthog_api_key: String::new(),
+        contact_email: None,
+        api_key: None,
+        stream_key: None,
+        identity_secret: None,
+        identity_required: None,
+        allowed_origins: None,
+    }
+}
+
+/// `hex(HMAC-SHA256(secret, user))`, as a product's backend computes it.
+pub fn user_hash(secret: &str, user: &str) -> String {
+    copilot_server::identity::user_hash(secret, user)
+}
+
+/// Polls `check` until it returns `Some`, for at most `wait`.
+pub async fn eventually<T, F, Fut>(wait: std::time::Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    tokio::time::timeout(wait, async {
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .ok()
 }

@@ -31,6 +31,15 @@ impl SocketClient {
     /// waits for the namespace's answer: `Err` carries a connect error's message.
     /// (rust_socketio does not buffer emits until connected, as browsers do.)
     pub async fn connect(base: &str, auth: Option<Value>) -> Result<Self, String> {
+        Self::connect_with(base, auth, &[]).await
+    }
+
+    /// As [`SocketClient::connect`], with extra handshake headers (`Origin`).
+    pub async fn connect_with(
+        base: &str,
+        auth: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let (tx, events) = mpsc::unbounded_channel();
         let any_tx = tx.clone();
         let mut builder = ClientBuilder::new(base)
@@ -51,6 +60,9 @@ impl SocketClient {
         }
         if let Some(auth) = auth {
             builder = builder.auth(auth);
+        }
+        for (name, value) in headers {
+            builder = builder.opening_header(*name, *value);
         }
         let client = builder.connect().await.map_err(|e| e.to_string())?;
         let mut socket = Self { client, events };
@@ -100,6 +112,15 @@ impl SocketClient {
         self.emit("session_request", json!({ "session_id": session_id }))
             .await;
         self.next("session_confirm").await
+    }
+
+    /// `user_uttered` with `customData` as given (identity claims and all).
+    pub async fn say_with(&self, session: &str, custom_data: Value, message: &str) {
+        self.emit(
+            "user_uttered",
+            json!({ "message": message, "session_id": session, "customData": custom_data }),
+        )
+        .await;
     }
 
     pub async fn say(&self, session: &str, user: &str, message: &str) {

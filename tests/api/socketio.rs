@@ -93,7 +93,10 @@ async fn two_tabs_of_one_session_both_receive_the_reply() {
     assert_eq!(one, two, "both tabs get the same messages");
     for (socket, what) in [
         (&mut other, "a socket of another session"),
-        (&mut stranger, "a socket of another visitor that names the same session id"),
+        (
+            &mut stranger,
+            "a socket of another visitor that names the same session id",
+        ),
     ] {
         assert!(
             socket

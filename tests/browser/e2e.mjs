@@ -124,8 +124,11 @@ async function fetchWithTimeout(url, init = {}, timeout = 5_000) {
   }
 }
 
+// The demo product's public API key (config/default.toml): /context needs it.
+const DEMO_API_KEY = 'demo-api-key-change-me';
+
 async function getJson(url) {
-  const res = await fetchWithTimeout(url);
+  const res = await fetchWithTimeout(url, { headers: { Authorization: `Bearer ${DEMO_API_KEY}` } });
   const text = await res.text();
   if (!res.ok) throw new Error(`GET ${url} -> ${res.status}: ${text.slice(0, 200)}`);
   try {
