@@ -108,8 +108,8 @@ mod tests {
 
     fn who(user: &str) -> Who {
         Who::User(
-            ProductId::parse("acme").unwrap_or_else(|_| unreachable!()),
-            UserId::parse(user).unwrap_or_else(|_| unreachable!()),
+            ProductId::parse("acme").unwrap(),
+            UserId::parse(user).unwrap(),
         )
     }
 

@@ -46,21 +46,29 @@ pub struct ChatState {
     settings: Arc<SocketIoSettings>,
 }
 
-/// The session a socket confirmed.
+/// Everything a socket carries between events, in one extension (each
+/// `extensions.get` clones under a lock, so one `Arc` beats four values).
 #[derive(Clone)]
-struct SessionExt(String);
+struct ConnExt(Arc<Conn>);
 
-/// What the socket claimed at connect or session_request.
-#[derive(Clone, Default)]
-struct ClaimExt(Claim);
+struct Conn {
+    /// The socket's own message allowance.
+    limiter: Arc<DefaultDirectRateLimiter>,
+    state: parking_lot::Mutex<ConnState>,
+}
 
-/// Who the socket speaks for, as judged.
-#[derive(Clone)]
-struct VisitorExt(Visitor);
+struct ConnState {
+    /// What the socket claimed at connect or session_request.
+    claim: Claim,
+    /// Who the socket speaks for, as judged.
+    visitor: Visitor,
+    /// The session it confirmed.
+    session: Option<String>,
+}
 
-/// The socket's own message allowance.
-#[derive(Clone)]
-struct LimiterExt(Arc<DefaultDirectRateLimiter>);
+fn conn(socket: &SocketRef) -> Option<Arc<Conn>> {
+    socket.extensions.get::<ConnExt>().map(|ConnExt(conn)| conn)
+}
 
 /// Room names. Ids cannot hold control characters, so the separator keeps
 /// every part apart; sids stay bare rooms (python-socketio's, Rasa relies on it).
@@ -159,10 +167,9 @@ impl Notifier for SocketNotifier {
                     tracing::warn!(sid = %socket.id, %error, "could not deliver an offer");
                 }
             }
-            let session = socket
-                .extensions
-                .get::<SessionExt>()
-                .map_or_else(|| socket.id.to_string(), |SessionExt(id)| id);
+            let session = conn(socket)
+                .and_then(|c| c.state.lock().session.clone())
+                .unwrap_or_else(|| socket.id.to_string());
             if !sessions.contains(&session) {
                 sessions.push(session);
             }
@@ -258,14 +265,18 @@ async fn admit(
 ) -> Result<(), std::convert::Infallible> {
     // python-socketio puts every socket in a room named after its sid; Rasa relies on it.
     socket.join(socket.id.to_string());
-    socket
-        .extensions
-        .insert(LimiterExt(chat.limits.for_socket()));
-    if let Some(claim) = auth.ok().as_ref().map(claim_in) {
-        let resolved = identity::resolve(&chat.products, &claim);
-        socket.extensions.insert(ClaimExt(claim));
-        remember(&socket, &chat, &resolved);
-    }
+    let claim = auth.ok().as_ref().map(claim_in).unwrap_or_default();
+    let resolved = identity::resolve(&chat.products, &claim);
+    let conn = Arc::new(Conn {
+        limiter: chat.limits.for_socket(),
+        state: parking_lot::Mutex::new(ConnState {
+            claim,
+            visitor: Visitor::anonymous(None),
+            session: None,
+        }),
+    });
+    socket.extensions.insert(ConnExt(Arc::clone(&conn)));
+    remember(&socket, &chat, &conn, &resolved);
     chat.metrics.sockets.inc();
     socket.on_disconnect(async |State(chat): State<ChatState>| {
         chat.metrics.sockets.dec();
@@ -281,40 +292,33 @@ async fn on_connect(socket: SocketRef) {
 
 /// Records who the socket speaks for; a known user's sockets share a room for
 /// offers. Counts an unverified claim.
-fn remember(socket: &SocketRef, chat: &ChatState, resolved: &Resolved) {
+fn remember(socket: &SocketRef, chat: &ChatState, conn: &Conn, resolved: &Resolved) {
     if resolved.verdict == Verdict::Unverified {
         chat.metrics.unverified(Channel::Socketio);
     }
     let visitor = &resolved.visitor;
-    let session = socket.extensions.get::<SessionExt>();
-    if let Some(VisitorExt(previous)) = socket.extensions.get::<VisitorExt>() {
-        if &previous == visitor {
+    let (previous, session) = {
+        let mut state = conn.state.lock();
+        if &state.visitor == visitor {
             return;
         }
-        if let Some((product, user)) = previous.identity() {
-            socket.leave(room::user(product, user));
-        }
-        // The session's room is per visitor: move to the new visitor's.
-        if let Some(SessionExt(session)) = &session {
-            socket.leave(room::session(&previous, session));
-        }
+        let previous = std::mem::replace(&mut state.visitor, visitor.clone());
+        (previous, state.session.clone())
+    };
+    // Rooms are joined outside our lock: the adapter has locks of its own.
+    if let Some((product, user)) = previous.identity() {
+        socket.leave(room::user(product, user));
     }
     if let Some((product, user)) = visitor.identity() {
         socket.join(room::user(product, user));
     }
-    if let Some(SessionExt(session)) = &session
+    // The session's room is per visitor: move to the new visitor's.
+    if let Some(session) = &session
         && chat.settings.session_persistence
     {
+        socket.leave(room::session(&previous, session));
         socket.join(room::session(visitor, session));
     }
-    socket.extensions.insert(VisitorExt(visitor.clone()));
-}
-
-fn visitor_of(socket: &SocketRef) -> Visitor {
-    socket
-        .extensions
-        .get::<VisitorExt>()
-        .map_or_else(|| Visitor::anonymous(None), |VisitorExt(v)| v)
 }
 
 fn requested_session(data: &Value) -> Option<String> {
@@ -328,6 +332,9 @@ async fn session_request(
     State(chat): State<ChatState>,
     TryData(data): TryData<Value>,
 ) {
+    let Some(conn) = conn(&socket) else {
+        return;
+    };
     let data = data.ok();
     let session_id = data
         .as_ref()
@@ -341,24 +348,26 @@ async fn session_request(
         .map(claim_in)
         .filter(|c| c.user_id.is_some())
     {
-        let socket_claim = socket.extensions.get::<ClaimExt>().unwrap_or_default().0;
-        let claim = claim.or(&socket_claim);
+        let claim = claim.or(&conn.state.lock().claim);
         let resolved = identity::resolve(&chat.products, &claim);
         if resolved_origin_ok(&socket, &resolved) {
-            socket.extensions.insert(ClaimExt(claim));
-            remember(&socket, &chat, &resolved);
+            conn.state.lock().claim = claim;
+            remember(&socket, &chat, &conn, &resolved);
         }
     }
+    let (visitor, previous) = {
+        let mut state = conn.state.lock();
+        let previous = state.session.replace(session_id.clone());
+        (state.visitor.clone(), previous)
+    };
     if chat.settings.session_persistence {
-        let visitor = visitor_of(&socket);
-        if let Some(SessionExt(previous)) = socket.extensions.get::<SessionExt>()
+        if let Some(previous) = previous
             && previous != session_id
         {
             socket.leave(room::session(&visitor, &previous));
         }
         socket.join(room::session(&visitor, &session_id));
     }
-    socket.extensions.insert(SessionExt(session_id.clone()));
     if let Err(error) = socket.emit(SESSION_CONFIRM, &session_id) {
         tracing::warn!(sid = %socket.id, %error, "could not confirm session");
     }
@@ -428,31 +437,36 @@ async fn user_uttered(
         tracing::debug!(sid = %socket.id, "empty user message; ignored");
         return;
     }
-    let socket_claim = socket.extensions.get::<ClaimExt>().unwrap_or_default().0;
+    let Some(conn) = conn(&socket) else {
+        return;
+    };
     let claim = metadata
         .as_ref()
         .map(claim_in)
         .unwrap_or_default()
-        .or(&socket_claim);
+        .or(&conn.state.lock().claim);
     let resolved = identity::resolve(&chat.products, &claim);
     if !resolved_origin_ok(&socket, &resolved) {
         return;
     }
-    remember(&socket, &chat, &resolved);
+    remember(&socket, &chat, &conn, &resolved);
     let visitor = resolved.visitor;
     // The session room reaches every tab of the session; the socket's own room
     // covers a client that never confirmed a session. Each socket gets one copy.
     let rooms = if settings.session_persistence {
         let session_room = room::session(&visitor, &sender);
-        socket.join(session_room.clone());
+        // `remember` keeps the confirmed session's room; joining takes the
+        // adapter's global write lock, so only a session the socket never
+        // confirmed is joined here.
+        let confirmed = conn.state.lock().session.as_deref() == Some(sender.as_str());
+        if !confirmed {
+            socket.join(session_room.clone());
+        }
         vec![session_room, socket.id.to_string()]
     } else {
         vec![socket.id.to_string()]
     };
-    let within_limit = socket
-        .extensions
-        .get::<LimiterExt>()
-        .is_none_or(|LimiterExt(limiter)| limiter.check().is_ok());
+    let within_limit = conn.limiter.check().is_ok();
     let (messages, rooms) = if within_limit {
         chat.proactive.on_user_message(&visitor);
         let result = chat

@@ -174,8 +174,8 @@ mod tests {
             max_conversations: 10,
             max_messages_per_minute: 30,
         });
-        let product = ProductId::parse("acme").unwrap_or_else(|_| unreachable!());
-        let user = UserId::parse("u1").unwrap_or_else(|_| unreachable!());
+        let product = ProductId::parse("acme").unwrap();
+        let user = UserId::parse("u1").unwrap();
         let known = ConversationKey::new(&Visitor::known(product.clone(), user.clone()), "s1");
         let anonymous = ConversationKey::new(&Visitor::anonymous(Some(product.clone())), "s1");
         conversations.begin_turn(&known, "my secret plan");

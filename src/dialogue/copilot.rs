@@ -10,7 +10,7 @@ use crate::config::LlmSettings;
 use crate::context::{ContextStore, UserActivity};
 use crate::domain::{ProductId, UserId, Visitor};
 use crate::limits::{Limits, Who};
-use crate::llm::{Completion, LlmClient, prompt};
+use crate::llm::{Completion, LlmClient};
 use crate::metrics::{IntentLabels, Limit, Metrics};
 use crate::nlu::{Classification, Matcher};
 use crate::rasa::{Project, ResponseVariant};
@@ -18,6 +18,7 @@ use crate::rasa::{Project, ResponseVariant};
 use super::conversation::{ConversationKey, Conversations, TurnStart};
 use super::names::{display_name, first_name};
 use super::offline::{OfflineResponder, Topic};
+use super::prompt;
 use super::responses::{BotMessage, render};
 
 pub const ACTION_RECENT_ACTIVITY: &str = "action_recent_activity";

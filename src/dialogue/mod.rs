@@ -5,6 +5,7 @@ pub mod conversation;
 pub mod copilot;
 pub mod names;
 pub mod offline;
+pub mod prompt;
 pub mod responses;
 
 pub use conversation::{Conversations, Role, Turn};

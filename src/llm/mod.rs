@@ -1,8 +1,7 @@
 //! Language models: the client trait the dialogue calls, its OpenAI-compatible
-//! implementation (async-openai), prompt assembly, and the LLM summariser.
+//! implementation (async-openai), and the LLM summariser (prompts are assembled in `dialogue::prompt`).
 
 pub mod openai;
-pub mod prompt;
 pub mod summariser;
 
 use async_trait::async_trait;

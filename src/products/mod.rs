@@ -288,6 +288,11 @@ impl Products {
         self.len() == 0
     }
 
+    /// One product, fresh from the store (another process may have changed it).
+    pub async fn fetch(&self, id: &ProductId) -> Result<Option<Product>, Error> {
+        Ok(self.inner.store.get(id).await?)
+    }
+
     /// Every product, fresh from the store, in id order.
     pub async fn list(&self) -> Result<Vec<Product>, Error> {
         Ok(self.inner.store.all().await?)
@@ -521,11 +526,7 @@ mod tests {
     #[test]
     fn previous_secret_works_only_until_it_expires() {
         let now = Utc::now();
-        let mut product = Product::new(
-            ProductId::parse("acme").unwrap_or_else(|_| unreachable!()),
-            "new-secret".into(),
-            now,
-        );
+        let mut product = Product::new(ProductId::parse("acme").unwrap(), "new-secret".into(), now);
         product.previous_webhook_secret = Some(PreviousSecret {
             secret: "old-secret".into(),
             expires_at: now + chrono::Duration::seconds(5),
@@ -541,11 +542,7 @@ mod tests {
 
     #[test]
     fn origins_empty_means_any_and_a_list_is_enforced() {
-        let mut product = Product::new(
-            ProductId::parse("acme").unwrap_or_else(|_| unreachable!()),
-            "s".into(),
-            Utc::now(),
-        );
+        let mut product = Product::new(ProductId::parse("acme").unwrap(), "s".into(), Utc::now());
         assert!(product.origin_allowed(Some("https://evil.example")));
         product.allowed_origins = vec!["https://app.acme.com".into()];
         assert!(product.origin_allowed(Some("https://app.acme.com")));

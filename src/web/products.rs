@@ -6,8 +6,6 @@
 //!   product's api_key — never open;
 //! - listing every product and removing one: the admin token.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
@@ -130,7 +128,7 @@ async fn product_register(
 ) -> Result<(StatusCode, Json<Onboarded>), AppError> {
     let id = parse_product_id(&body.product_id)?;
     // The store, not the in-memory snapshot: the CLI may have just added it.
-    let exists = state.products.list().await?.iter().any(|p| p.id == id);
+    let exists = state.products.fetch(&id).await?.is_some();
     let credentials = if exists {
         if !body.force_reregister {
             return Err(AppError::ProductExists(id));
@@ -246,13 +244,13 @@ async fn owned_product(
     state: &AppState,
     caller: &Caller,
     raw_id: &str,
-) -> Result<Arc<Product>, AppError> {
+) -> Result<Product, AppError> {
     let id = parse_product_id(raw_id)?;
     require_owner(caller, &id)?;
-    state.products.refresh().await?;
     state
         .products
-        .get(&id)
+        .fetch(&id)
+        .await?
         .ok_or(AppError::Products(crate::products::Error::NotFound(id)))
 }
 

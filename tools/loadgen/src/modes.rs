@@ -862,6 +862,8 @@ async fn memory_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
             server.base,
             events::user_name("mem_user", 0)
         ))
+        // The demo product's public key (config/default.toml).
+        .bearer_auth("demo-api-key-change-me")
         .send()
         .await
         .ok();

@@ -72,6 +72,10 @@ impl Server {
             .env("COPILOT__SERVER__PORT", port.to_string())
             .env("COPILOT__SERVER__LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
+            // A benchmark measures capacity, not the abuse limits, and leaves
+            // no database behind.
+            .env("COPILOT__CHAT__MAX_MESSAGES_PER_MINUTE", "100000000")
+            .env("COPILOT__DATABASE__URL", "sqlite::memory:")
             // Offline answers only: never call an LLM from a benchmark.
             .env_remove("OPENAI_API_KEY")
             .stdin(Stdio::null())
