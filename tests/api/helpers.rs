@@ -152,6 +152,22 @@ impl TestApp {
         response.json().await.expect("json body")
     }
 
+    /// A request without a body and, optionally, a bearer token.
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// `GET path` with a bearer token; expects 200 and returns the JSON body.
+    pub async fn get_json_as(&self, path: &str, token: &str) -> Value {
+        let response = self.send(reqwest::Method::GET, path, Some(token)).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("json body")
+    }
+
     /// A request with a JSON body and, optionally, a bearer token.
     pub async fn send_json(
         &self,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use copilot_server::config::Settings;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{API_KEY, TestApp, click_event, metric, product, spawn_app_with, user_hash};
@@ -52,7 +52,7 @@ async fn same_user_in_two_products() -> TestApp {
 async fn reads_need_the_products_api_key_and_see_only_its_users() {
     let app = same_user_in_two_products().await;
     for path in ["/reply/u1?query=hi", "/context/u1"] {
-        let none = app.client.get(app.url(path)).send().await.unwrap();
+        let none = app.send(Method::GET, path, None).await;
         assert_eq!(
             none.status(),
             StatusCode::UNAUTHORIZED,
@@ -63,25 +63,13 @@ async fn reads_need_the_products_api_key_and_see_only_its_users() {
             body["error"].as_str().unwrap().contains("api_key"),
             "{body}"
         );
-        let wrong = app
-            .client
-            .get(app.url(path))
-            .bearer_auth("nope")
-            .send()
-            .await
-            .unwrap();
+        let wrong = app.send(Method::GET, path, Some("nope")).await;
         assert_eq!(
             wrong.status(),
             StatusCode::UNAUTHORIZED,
             "{path} with a wrong key"
         );
-        let secret = app
-            .client
-            .get(app.url(path))
-            .bearer_auth(ACME_SECRET)
-            .send()
-            .await
-            .unwrap();
+        let secret = app.send(Method::GET, path, Some(ACME_SECRET)).await;
         assert_eq!(
             secret.status(),
             StatusCode::UNAUTHORIZED,

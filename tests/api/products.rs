@@ -80,16 +80,7 @@ async fn an_open_registration_answers_the_connectors_fields_and_the_secret_works
     let api_key = body["api_key"].as_str().unwrap();
     let context = app.context_as(api_key, "u1").await;
     assert_eq!(context["has_activity"], true);
-    let listed: Value = app
-        .client
-        .get(app.url("/products/acme"))
-        .bearer_auth(api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json_as("/products/acme", api_key).await;
     assert_eq!(
         listed["identity_required"], true,
         "onboarded products verify identities"
@@ -218,13 +209,7 @@ async fn with_an_admin_token_registration_needs_it() {
         StatusCode::CREATED
     );
     // Only the admin lists every product.
-    let all = app
-        .client
-        .get(app.url("/products"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let all = app.send(Method::GET, "/products", Some(ADMIN)).await;
     let ids: Vec<String> = all
         .json::<Vec<Value>>()
         .await
@@ -233,35 +218,26 @@ async fn with_an_admin_token_registration_needs_it() {
         .map(|p| p["product_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, ["acme", "demo"]);
-    let as_demo: Vec<Value> = app
-        .client
-        .get(app.url("/products"))
-        .bearer_auth("demo-api-key-change-me")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(as_demo.len(), 1, "a product's key lists itself only");
-    let anonymous = app.client.get(app.url("/products")).send().await.unwrap();
+    let as_demo = app.get_json_as("/products", "demo-api-key-change-me").await;
+    assert_eq!(
+        as_demo.as_array().unwrap().len(),
+        1,
+        "a product's key lists itself only"
+    );
+    let anonymous = app.send(Method::GET, "/products", None).await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     // And only the admin removes one.
     let by_owner = app
-        .client
-        .delete(app.url("/products/demo"))
-        .bearer_auth("demo-api-key-change-me")
-        .send()
-        .await
-        .unwrap();
+        .send(
+            Method::DELETE,
+            "/products/demo",
+            Some("demo-api-key-change-me"),
+        )
+        .await;
     assert_eq!(by_owner.status(), StatusCode::UNAUTHORIZED);
     let removed = app
-        .client
-        .delete(app.url("/products/acme"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+        .send(Method::DELETE, "/products/acme", Some(ADMIN))
+        .await;
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
     let gone = app
         .post_webhook("acme", Some("whatever-secret"), "{}")
@@ -401,12 +377,7 @@ async fn rotating_the_api_key_retires_the_old_one_at_once() {
         app.reply_as(new_key, "u1", "hi").await.status(),
         StatusCode::OK
     );
-    let by_stranger = app
-        .client
-        .post(app.url("/products/acme/rotate"))
-        .send()
-        .await
-        .unwrap();
+    let by_stranger = app.send(Method::POST, "/products/acme/rotate", None).await;
     assert_eq!(by_stranger.status(), StatusCode::UNAUTHORIZED);
 
     // Owners change settings that are not keys.
@@ -434,46 +405,32 @@ async fn config_products_are_seeded_with_their_keys_and_identity_on_with_a_secre
         s.admin.token = ADMIN.to_owned().into();
     })
     .await;
-    let view: Value = app
-        .client
-        .get(app.url("/products/acme"))
-        .bearer_auth("acme-api-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app.get_json_as("/products/acme", "acme-api-key").await;
     assert_eq!(view["identity_required"], true);
     assert_eq!(view["has_identity_secret"], true);
-    let demo: Value = app
-        .client
-        .get(app.url("/products/demo"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let demo: Value = app.get_json_as("/products/demo", ADMIN).await;
     assert_eq!(
         demo["identity_required"], false,
         "the demo trusts its widget"
     );
 }
 
-/// The binary's `products` subcommand on `db`, with output as JSON.
-async fn cli(db: &str, args: &[&str]) -> Value {
+/// The binary's `products` subcommand on the database at `db`.
+async fn cli_output(db: &str, args: &[&str]) -> std::process::Output {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-server"))
         .env("COPILOT__DATABASE__URL", db)
-        .env_remove("RUST_LOG")
         .env("RUST_LOG", "warn")
         .args(args)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(30), output)
+    tokio::time::timeout(Duration::from_secs(30), output)
         .await
-        .unwrap()
-        .unwrap();
+        .expect("the CLI finishes in time")
+        .expect("the CLI runs")
+}
+
+/// As [`cli_output`], expecting success and JSON on stdout.
+async fn cli(db: &str, args: &[&str]) -> Value {
+    let output = cli_output(db, args).await;
     assert!(
         output.status.success(),
         "{args:?} failed: {}",
@@ -604,19 +561,15 @@ async fn the_cli_onboards_into_the_same_database_a_running_server_reads() {
 async fn the_cli_refuses_a_taken_id_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("copilot.db").display());
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-server"))
-        .env("COPILOT__DATABASE__URL", &db)
-        .args([
-            "products",
-            "add",
-            "--id",
-            "demo",
-            "--contact-email",
-            "ops@acme.com",
-        ])
-        .output()
-        .await
-        .unwrap();
+    let args = [
+        "products",
+        "add",
+        "--id",
+        "demo",
+        "--contact-email",
+        "ops@acme.com",
+    ];
+    let output = cli_output(&db, &args).await;
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("already registered"));
 }

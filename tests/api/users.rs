@@ -1,6 +1,6 @@
 //! `DELETE /users/{user_id}`: a product's user's data is erased, and only theirs.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{API_KEY, click_event, product, spawn_app_with};
@@ -37,21 +37,10 @@ async fn deleting_a_user_erases_their_activity_and_conversation_and_nothing_else
     assert_eq!(acme.status(), StatusCode::OK);
     app.reply_json("u1", "what did I just do?").await;
 
-    let unauthorised = app
-        .client
-        .delete(app.url("/users/u1"))
-        .send()
-        .await
-        .unwrap();
+    let unauthorised = app.send(Method::DELETE, "/users/u1", None).await;
     assert_eq!(unauthorised.status(), StatusCode::UNAUTHORIZED);
 
-    let response = app
-        .client
-        .delete(app.url("/users/u1"))
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send(Method::DELETE, "/users/u1", Some(API_KEY)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["product_id"], "demo");
@@ -79,12 +68,8 @@ async fn deleting_a_user_erases_their_activity_and_conversation_and_nothing_else
         "the same id in another product is another person"
     );
     let again: Value = app
-        .client
-        .delete(app.url("/users/u1"))
-        .bearer_auth(API_KEY)
-        .send()
+        .send(Method::DELETE, "/users/u1", Some(API_KEY))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
