@@ -20,6 +20,9 @@ pub const DEMO_WEBHOOK_SECRET: &str = "demo-secret-change-me";
 /// using it off loopback earns a warning too.
 pub const DEMO_API_KEY: &str = "demo-api-key-change-me";
 
+/// Time kept back from the HTTP timeout for answering after the LLM gave up.
+const REPLY_MARGIN_MS: u64 = 1_000;
+
 /// The seed's env names (the Python bridge used them) and the keys they set.
 const SEED_ENV: &[(&str, &str)] = &[
     ("OPENAI_API_KEY", "llm.api_key"),
@@ -284,6 +287,10 @@ pub struct LlmSettings {
     pub max_tokens: u32,
     pub timeout_ms: u64,
     pub retries: u32,
+    /// One LLM answer's whole budget: slot wait, attempts and backoff. Must
+    /// end before `server.request_timeout_ms`, so the polite reply always
+    /// goes out before the HTTP layer gives up.
+    pub turn_deadline_ms: u64,
     pub max_concurrent_requests: usize,
     pub summary_temperature: f32,
     pub summary_max_tokens: u32,
@@ -369,7 +376,9 @@ impl Settings {
             .collect()
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    /// Checks that span several values. `load` runs it; callers that change
+    /// settings afterwards (tests) get it again from `Application::build`.
+    pub fn validate(&self) -> Result<(), Error> {
         let invalid = |key: &str, message: &str| Error::Invalid {
             key: key.to_owned(),
             message: message.to_owned(),
@@ -429,6 +438,18 @@ impl Settings {
             if !(0.0..=1.0).contains(&value) {
                 return Err(invalid(key, "must be between 0 and 1"));
             }
+        }
+        if self.llm.turn_deadline_ms == 0
+            || self.llm.turn_deadline_ms + REPLY_MARGIN_MS > self.server.request_timeout_ms
+        {
+            return Err(invalid(
+                "llm.turn_deadline_ms",
+                &format!(
+                    "must be at least {REPLY_MARGIN_MS} ms below server.request_timeout_ms ({} ms), \
+                     so the polite reply goes out before the HTTP layer answers 408",
+                    self.server.request_timeout_ms
+                ),
+            ));
         }
         if self.socketio.user_message_evt.is_empty() || self.socketio.bot_message_evt.is_empty() {
             return Err(invalid("socketio", "event names must not be empty"));

@@ -42,6 +42,9 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// The settings do not make sense together.
+    #[error(transparent)]
+    Settings(#[from] crate::config::Error),
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] db::Error),
@@ -66,6 +69,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.validate()?;
         for product in settings.exposed_default_secrets() {
             tracing::warn!(
                 product,

@@ -26,6 +26,26 @@ pub enum Error {
     Empty,
 }
 
+impl Error {
+    /// Worth another attempt: a timeout, a 429 or a 5xx (or a connection that
+    /// failed before an answer). A bad or empty answer would come back the same.
+    pub fn is_retryable(&self) -> bool {
+        use async_openai::error::OpenAIError;
+        let retryable_status =
+            |status: reqwest::StatusCode| status == 429 || status.is_server_error();
+        match self {
+            Error::Timeout(_) => true,
+            Error::Api(OpenAIError::ApiError(response)) => retryable_status(response.status_code),
+            Error::Api(OpenAIError::Reqwest(error)) => {
+                error.is_timeout()
+                    || error.is_connect()
+                    || error.status().is_some_and(retryable_status)
+            }
+            Error::Api(_) | Error::Busy(_) | Error::Empty => false,
+        }
+    }
+}
+
 /// One chat completion request: a system prompt and a user message.
 #[derive(Debug, Clone)]
 pub struct Completion {

@@ -1,6 +1,9 @@
-//! The OpenAI-compatible client (OpenAI, Azure, Ollama, vLLM …) via async-openai,
-//! with a per-attempt timeout and a bounded number of retries.
+//! The OpenAI-compatible client (OpenAI, Azure, Ollama, vLLM …) via async-openai.
+//! One deadline per answer (`llm.turn_deadline_ms`): the slot wait, every
+//! attempt and every backoff come out of it. Only timeouts, 429s and 5xx are
+//! retried, after the server's `Retry-After` or a jittered backoff.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use async_openai::Client;
@@ -12,16 +15,46 @@ use async_openai::types::chat::{
     CreateChatCompletionRequestArgs,
 };
 use async_trait::async_trait;
+use rand::Rng;
+use tokio::time::Instant;
 
 use super::{Completion, Error, LlmClient};
 use crate::config::LlmSettings;
 use crate::metrics::Metrics;
+
+tokio::task_local! {
+    /// The `Retry-After` of the last HTTP answer within one attempt. The HTTP
+    /// service runs inside the attempt's task, and async-openai's errors do
+    /// not carry headers.
+    static RETRY_AFTER: Cell<Option<Duration>>;
+}
+
+/// Notes a `Retry-After` given in seconds (the form API servers use).
+fn note_retry_after(response: reqwest::Response) -> reqwest::Response {
+    let seconds = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|s| Duration::try_from_secs_f64(s).ok());
+    if let Some(delay) = seconds {
+        // Outside an attempt's scope there is nobody to tell.
+        let _ = RETRY_AFTER.try_with(|cell| cell.set(Some(delay)));
+    }
+    response
+}
+
+/// First backoff; doubled per retry, then jittered by ±50%.
+const BACKOFF: Duration = Duration::from_millis(200);
+/// An attempt with less time than this left is not worth starting.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
 
 pub struct OpenAiClient {
     client: Client<OpenAIConfig>,
     model: String,
     timeout: Duration,
     retries: u32,
+    deadline: Duration,
     /// Bounds calls in flight, so a slow LLM cannot pile up work.
     slots: tokio::sync::Semaphore,
     metrics: Metrics,
@@ -34,20 +67,24 @@ impl OpenAiClient {
             .with_api_base(settings.base_url.trim_end_matches('/').to_owned());
         // async-openai retries 429/5xx on its own; that retry is set to zero so
         // `retries` means what it says for every kind of failure (see `complete`).
+        // The Retry-After is read below the retry layer, which turns error
+        // answers into errors.
         let http = tower::ServiceBuilder::new()
             .layer(OpenAIRetryLayer::new(0))
+            .map_response(note_retry_after)
             .service(ReqwestService::new(reqwest::Client::new()));
         Self {
             client: Client::with_config(config).with_http_service(http),
             model: settings.model.clone(),
             timeout: Duration::from_millis(settings.timeout_ms),
             retries: settings.retries,
+            deadline: Duration::from_millis(settings.turn_deadline_ms),
             slots: tokio::sync::Semaphore::new(settings.max_concurrent_requests),
             metrics,
         }
     }
 
-    async fn attempt(&self, request: &Completion) -> Result<String, Error> {
+    async fn attempt(&self, request: &Completion, timeout: Duration) -> Result<String, Error> {
         let body = CreateChatCompletionRequestArgs::default()
             .model(self.model.clone())
             .temperature(request.temperature)
@@ -57,9 +94,9 @@ impl OpenAiClient {
                 ChatCompletionRequestUserMessage::from(request.user.as_str()).into(),
             ])
             .build()?;
-        let response = tokio::time::timeout(self.timeout, self.client.chat().create(body))
+        let response = tokio::time::timeout(timeout, self.client.chat().create(body))
             .await
-            .map_err(|_| Error::Timeout(self.timeout.as_millis() as u64))??;
+            .map_err(|_| Error::Timeout(timeout.as_millis() as u64))??;
         response
             .choices
             .into_iter()
@@ -91,23 +128,43 @@ impl LlmClient for OpenAiClient {
 
 impl OpenAiClient {
     async fn complete_bounded(&self, request: &Completion) -> Result<String, Error> {
-        let timeout_ms = self.timeout.as_millis() as u64;
+        let deadline = Instant::now() + self.deadline;
         // Waiting for a slot gets a quarter of the budget: under load a quick
         // template answer beats a queue.
-        let _slot = match tokio::time::timeout(self.timeout / 4, self.slots.acquire()).await {
+        let slot_wait = (self.timeout / 4).min(self.deadline / 4);
+        let _slot = match tokio::time::timeout(slot_wait, self.slots.acquire()).await {
             Ok(Ok(permit)) => permit,
-            _ => return Err(Error::Busy(timeout_ms)),
+            _ => return Err(Error::Busy(slot_wait.as_millis() as u64)),
         };
-        let mut attempt = 0;
+        let mut retry = 0;
         loop {
-            match self.attempt(request).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = self.attempt(request, self.timeout.min(left));
+            let (result, retry_after) = RETRY_AFTER
+                .scope(Cell::new(None), async {
+                    let result = attempt.await;
+                    (result, RETRY_AFTER.with(Cell::get))
+                })
+                .await;
+            let error = match result {
                 Ok(text) => return Ok(text),
-                Err(error) if attempt < self.retries => {
-                    attempt += 1;
-                    tracing::warn!(%error, attempt, "LLM call failed; retrying");
-                }
+                Err(error) if retry < self.retries && error.is_retryable() => error,
                 Err(error) => return Err(error),
+            };
+            let delay = retry_after.unwrap_or_else(|| jittered(BACKOFF * 2u32.pow(retry.min(8))));
+            if Instant::now() + delay + MIN_ATTEMPT > deadline {
+                tracing::warn!(%error, "LLM call failed; no time left in the turn to retry");
+                return Err(error);
             }
+            retry += 1;
+            tracing::warn!(%error, retry, delay_ms = delay.as_millis() as u64, "LLM call failed; retrying");
+            tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// `base` scaled by a random factor in [0.5, 1.5), so clients that failed
+/// together do not retry together.
+fn jittered(base: Duration) -> Duration {
+    base.mul_f64(rand::rng().random_range(0.5..1.5))
 }

@@ -132,6 +132,8 @@ async fn complete(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Respo
         }
         Behaviour::RateLimited => (
             StatusCode::TOO_MANY_REQUESTS,
+            // As OpenAI does: how long to wait before the next attempt.
+            [("retry-after", "1")],
             Json(json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})),
         )
             .into_response(),

@@ -57,13 +57,15 @@ async fn the_llm_gets_name_activity_and_history_and_its_answer_reaches_the_socke
 
 #[tokio::test]
 async fn a_failing_slow_or_garbled_llm_gets_a_polite_grounded_reply_in_time() {
+    // Timeouts and 5xx are retried once; an answer that is bad would come
+    // back the same, so it is not.
     let cases = [
-        (Behaviour::ServerError, "500"),
-        (Behaviour::Slow(Duration::from_secs(5)), "timeout"),
-        (Behaviour::Garbage, "invalid JSON"),
-        (Behaviour::Answer("   ".into()), "empty completion"),
+        (Behaviour::ServerError, "500", 2),
+        (Behaviour::Slow(Duration::from_secs(5)), "timeout", 2),
+        (Behaviour::Garbage, "invalid JSON", 1),
+        (Behaviour::Answer("   ".into()), "empty completion", 1),
     ];
-    for (behaviour, why) in cases {
+    for (behaviour, why, calls) in cases {
         let fake = FakeLlm::start(behaviour).await;
         let app = spawn_app_with_llm(&fake, |s| s.llm.timeout_ms = 300).await;
         app.deliver(fixture("posthog-webhook-autocapture.json"))
@@ -78,8 +80,64 @@ async fn a_failing_slow_or_garbled_llm_gets_a_polite_grounded_reply_in_time() {
             "{why}: still grounded: {text}"
         );
         assert!(took < Duration::from_secs(3), "{why}: took {took:?}");
-        assert_eq!(fake.chat_requests().len(), 2, "{why}: one retry");
+        assert_eq!(fake.chat_requests().len(), calls, "{why}");
     }
+}
+
+#[tokio::test]
+async fn an_llm_slower_than_the_http_timeout_still_gets_the_polite_reply_first() {
+    // Two 1.5 s attempts would outlast the 3 s request timeout; the turn's
+    // 2 s deadline cuts the second one short.
+    let fake = FakeLlm::start(Behaviour::Slow(Duration::from_secs(30))).await;
+    let app = spawn_app_with_llm(&fake, |s| {
+        s.server.request_timeout_ms = 3_000;
+        s.llm.timeout_ms = 1_500;
+        s.llm.turn_deadline_ms = 2_000;
+        s.llm.retries = 1;
+    })
+    .await;
+    app.deliver(fixture("posthog-webhook-autocapture.json"))
+        .await;
+    let response = app.reply("user_42", OFF_TOPIC).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "not a bare 408");
+    let reply: serde_json::Value = response.json().await.unwrap();
+    let text = reply["reply"].as_str().unwrap();
+    assert!(
+        text.starts_with("Sorry") && text.contains("'Save changes'"),
+        "{text}"
+    );
+    assert!(fake.chat_requests().len() <= 2);
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_the_servers_retry_after() {
+    let fake = FakeLlm::start(Behaviour::RateLimited).await;
+    let app = spawn_app_with_llm(&fake, |s| s.llm.timeout_ms = 500).await;
+    let started = Instant::now();
+    let reply = app.reply_json("user_42", OFF_TOPIC).await;
+    assert!(reply["reply"].as_str().unwrap().starts_with("Sorry"));
+    assert_eq!(fake.chat_requests().len(), 2, "one retry");
+    // The fake says `Retry-After: 1`; our own backoff would be 100-300 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn settings_whose_llm_deadline_outlasts_the_http_timeout_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(&path, "[llm]\nturn_deadline_ms = 15000\n").unwrap();
+    let error = copilot_server::config::Settings::load_with_env(Some(&path), |_| None)
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("llm.turn_deadline_ms") && message.contains("request_timeout_ms"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
