@@ -44,7 +44,7 @@ pub enum StartupError {
     },
     /// The settings do not make sense together.
     #[error(transparent)]
-    Settings(#[from] crate::config::Error),
+    Settings(#[from] Box<crate::config::Error>),
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] db::Error),
@@ -69,7 +69,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        settings.validate()?;
+        settings.validate().map_err(Box::new)?;
         for product in settings.exposed_default_secrets() {
             tracing::warn!(
                 product,
