@@ -131,8 +131,7 @@ async fn settings_whose_llm_deadline_outlasts_the_http_timeout_are_refused() {
     let path = dir.path().join("slow.toml");
     std::fs::write(&path, "[llm]\nturn_deadline_ms = 15000\n").unwrap();
     let error = copilot_server::config::Settings::load_with_env(Some(&path), |_| None)
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     let message = error.to_string();
     assert!(
         message.contains("llm.turn_deadline_ms") && message.contains("request_timeout_ms"),
