@@ -189,19 +189,14 @@ fn describe(onboarded: &Onboarded) -> String {
             "webhook_url",
             "webhook_secret",
             "stream_url",
-            "unkey_key",
+            "stream_key",
             "unkey_key_id",
             "api_key",
             "identity_secret",
             "posthog_api_key",
         ] {
             if let Some(text) = map.get(key).and_then(|v| v.as_str()) {
-                let label = if key == "unkey_key" {
-                    "stream_key"
-                } else {
-                    key
-                };
-                lines.push(format!("{label}: {text}"));
+                lines.push(format!("{key}: {text}"));
             }
         }
     }

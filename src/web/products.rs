@@ -51,8 +51,10 @@ pub struct Onboarded {
     pub webhook_url: String,
     pub webhook_secret: Option<String>,
     pub stream_url: String,
-    /// The stream key, under the connector's name for it.
+    /// The stream key, under the connector's name for it…
     pub unkey_key: Option<String>,
+    /// …and under ours.
+    pub stream_key: Option<String>,
     pub unkey_key_id: Option<String>,
     pub api_key: Option<String>,
     pub identity_secret: Option<String>,
@@ -68,7 +70,8 @@ impl Onboarded {
             stream_url: format!("{base_url}/stream/{product}"),
             product_id: product.clone(),
             webhook_secret: credentials.webhook_secret,
-            unkey_key: credentials.stream_key,
+            unkey_key: credentials.stream_key.clone(),
+            stream_key: credentials.stream_key,
             unkey_key_id: credentials.stream_key_id,
             api_key: credentials.api_key,
             identity_secret: credentials.identity_secret,

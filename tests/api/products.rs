@@ -464,6 +464,7 @@ async fn the_cli_onboards_into_the_same_database_a_running_server_reads() {
         "webhook_url",
         "webhook_secret",
         "stream_url",
+        "stream_key",
         "unkey_key",
         "api_key",
         "identity_secret",
