@@ -67,11 +67,19 @@ impl Limits {
     }
 
     /// One more LLM answer for `who`, if within the hourly limit.
+    /// IMPORTANT: anonymous visitors share one allowance per product: a new
+    /// sender id costs nothing to make, so per-sender counting would not bound
+    /// the LLM bill.
     pub fn allow_llm(&self, who: &Who) -> bool {
-        self.inner
-            .llm
-            .as_ref()
-            .is_none_or(|limiter| limiter.check_key(who).is_ok())
+        let Some(limiter) = &self.inner.llm else {
+            return true;
+        };
+        match who {
+            Who::Anonymous(product, _) => limiter
+                .check_key(&Who::Anonymous(product.clone(), String::new()))
+                .is_ok(),
+            Who::User(..) => limiter.check_key(who).is_ok(),
+        }
     }
 
     /// Forgets keys whose allowance is full again.
@@ -135,6 +143,21 @@ mod tests {
         let a = who("a");
         assert!(limits.allow_llm(&a) && limits.allow_llm(&a));
         assert!(!limits.allow_llm(&a));
+    }
+
+    #[test]
+    fn anonymous_visitors_share_one_llm_allowance_per_product() {
+        let limits = Limits::new(NonZeroU32::MIN, 1);
+        let acme = ProductId::parse("acme").ok();
+        let first = Who::Anonymous(acme.clone(), "sender-1".to_owned());
+        let second = Who::Anonymous(acme, "sender-2".to_owned());
+        assert!(limits.allow_llm(&first));
+        assert!(
+            !limits.allow_llm(&second),
+            "a new sender id is no new allowance"
+        );
+        let elsewhere = Who::Anonymous(ProductId::parse("beta").ok(), "sender-1".to_owned());
+        assert!(limits.allow_llm(&elsewhere), "another product has its own");
     }
 
     #[test]
