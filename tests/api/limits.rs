@@ -127,33 +127,24 @@ async fn made_up_intent_commands_create_no_metric_series() {
     );
 }
 
+async fn parse(app: &crate::helpers::TestApp, text: &str) -> Value {
+    let body = json!({ "text": text });
+    let response = app
+        .send_json(reqwest::Method::POST, "/model/parse", None, &body)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn made_up_intent_commands_are_not_taken_as_intents() {
     let app = spawn_app().await;
-    let parsed: Value = app
-        .client
-        .post(app.url("/model/parse"))
-        .json(&json!({"text": "/zzqx_not_an_intent"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let parsed = parse(&app, "/zzqx_not_an_intent").await;
     assert_ne!(
         parsed["intent"]["name"], "zzqx_not_an_intent",
         "an unknown command is not taken as an intent name"
     );
     assert_ne!(parsed["intent"]["confidence"], 1.0);
-    let known: Value = app
-        .client
-        .post(app.url("/model/parse"))
-        .json(&json!({"text": "/greet"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let known = parse(&app, "/greet").await;
     assert_eq!(known["intent"]["name"], "greet");
 }

@@ -440,6 +440,24 @@ async fn cli(db: &str, args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
+/// Polls a delivery to `product` with `secret` until it is answered `status`
+/// (a running server picks up CLI changes on its next refresh).
+async fn webhook_answers(
+    app: &TestApp,
+    product: &str,
+    secret: Option<&str>,
+    status: StatusCode,
+) -> bool {
+    eventually(Duration::from_secs(5), || async {
+        let r = app
+            .post_webhook(product, secret, pageview(&uuid(), "u1").to_string())
+            .await;
+        (r.status() == status).then_some(())
+    })
+    .await
+    .is_some()
+}
+
 #[tokio::test]
 async fn the_cli_onboards_into_the_same_database_a_running_server_reads() {
     let dir = tempfile::tempdir().unwrap();
@@ -509,21 +527,14 @@ async fn the_cli_onboards_into_the_same_database_a_running_server_reads() {
         ],
     )
     .await;
-    let seen = eventually(Duration::from_secs(5), || async {
-        let r = app
-            .post_webhook(
-                "beta",
-                beta["webhook_secret"].as_str(),
-                pageview(&uuid(), "u1").to_string(),
-            )
-            .await;
-        (r.status() == StatusCode::OK).then_some(())
-    })
+    let seen = webhook_answers(
+        &app,
+        "beta",
+        beta["webhook_secret"].as_str(),
+        StatusCode::OK,
+    )
     .await;
-    assert!(
-        seen.is_some(),
-        "the running server sees a product the CLI added"
-    );
+    assert!(seen, "the running server sees a product the CLI added");
 
     let listed = cli(&db, &["products", "list", "--json"]).await;
     let ids: Vec<&str> = listed
@@ -541,21 +552,14 @@ async fn the_cli_onboards_into_the_same_database_a_running_server_reads() {
     let rotated = cli(&db, &["products", "rotate", "--id", "beta", "--json"]).await;
     assert_ne!(rotated["webhook_secret"], beta["webhook_secret"]);
     cli(&db, &["products", "remove", "--id", "beta"]).await;
-    let gone = eventually(Duration::from_secs(5), || async {
-        let r = app
-            .post_webhook(
-                "beta",
-                rotated["webhook_secret"].as_str(),
-                pageview(&uuid(), "u1").to_string(),
-            )
-            .await;
-        (r.status() == StatusCode::NOT_FOUND).then_some(())
-    })
+    let gone = webhook_answers(
+        &app,
+        "beta",
+        rotated["webhook_secret"].as_str(),
+        StatusCode::NOT_FOUND,
+    )
     .await;
-    assert!(
-        gone.is_some(),
-        "a removed product is gone from the running server"
-    );
+    assert!(gone, "a removed product is gone from the running server");
 }
 
 #[tokio::test]
