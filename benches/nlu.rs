@@ -8,14 +8,13 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use copilot_server::nlu::Matcher;
-use copilot_server::rasa::Project;
+use copilot_server::nlu::{Matcher, Project, Thresholds};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn classification(c: &mut Criterion) {
     let project = Project::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("intents"))
         .expect("shipped intents load");
-    let matcher = Matcher::train(&project, 0.18, 0.0);
+    let matcher = Matcher::train(&project, Thresholds::default());
     let mut group = c.benchmark_group("classify");
     // A button payload skips scoring: the in-run baseline.
     group.bench_function("command (baseline)", |b| {

@@ -85,6 +85,12 @@ pub struct TriggerSettings {
     pub id: String,
     #[serde(flatten)]
     pub rule: TriggerRule,
+    /// A domain response to offer (e.g. `utter_offer_bulk_edit`); it becomes
+    /// the bot's last action, so rules can follow on from it.
+    #[serde(default)]
+    pub response: Option<String>,
+    /// The offer's text when no `response` is named.
+    #[serde(default)]
     pub message: String,
     #[serde(default)]
     pub quick_replies: Vec<QuickReplySettings>,
@@ -260,8 +266,37 @@ pub struct ChatSettings {
 #[serde(deny_unknown_fields)]
 pub struct NluSettings {
     pub intents_dir: PathBuf,
-    pub fallback_threshold: f32,
-    pub ambiguity_threshold: f32,
+    /// Unset: the project's config.yml FallbackClassifier, else Rasa's 0.3.
+    #[serde(default)]
+    pub fallback_threshold: Option<f32>,
+    /// Unset: the project's config.yml FallbackClassifier, else Rasa's 0.1.
+    #[serde(default)]
+    pub ambiguity_threshold: Option<f32>,
+    /// Unset: the project's config.yml MemoizationPolicy, else 5.
+    #[serde(default)]
+    pub max_history: Option<usize>,
+    /// The action server's webhook; empty: the project's endpoints.yml.
+    #[serde(default)]
+    pub action_endpoint: String,
+    /// How long one custom action may take before the user gets a polite reply.
+    pub action_timeout_ms: u64,
+}
+
+impl NluSettings {
+    /// These settings, else the project's config.yml, else Rasa's defaults.
+    pub fn thresholds(&self, project: &crate::nlu::project::ProjectConfig) -> crate::nlu::Thresholds {
+        let defaults = crate::nlu::Thresholds::default();
+        crate::nlu::Thresholds {
+            fallback: self
+                .fallback_threshold
+                .or(project.fallback_threshold)
+                .unwrap_or(defaults.fallback),
+            ambiguity: self
+                .ambiguity_threshold
+                .or(project.ambiguity_threshold)
+                .unwrap_or(defaults.ambiguity),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -435,7 +470,7 @@ impl Settings {
             ("nlu.fallback_threshold", self.nlu.fallback_threshold),
             ("nlu.ambiguity_threshold", self.nlu.ambiguity_threshold),
         ] {
-            if !(0.0..=1.0).contains(&value) {
+            if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
                 return Err(invalid(key, "must be between 0 and 1"));
             }
         }
@@ -499,10 +534,10 @@ impl Settings {
                     ));
                 }
             }
-            if trigger.message.trim().is_empty() {
+            if trigger.message.trim().is_empty() && trigger.response.is_none() {
                 return Err(invalid(
                     &format!("proactive.triggers[{i}].message"),
-                    "must not be empty",
+                    "must not be empty (or name a domain `response`)",
                 ));
             }
         }

@@ -9,7 +9,7 @@
 //! - `ingest`     pure: bytes → `Event` → `Action` (wire shapes, elements_chain, URLs, auth)
 //! - `context`    bounded store of actions, summaries, the user index, de-duplication
 //! - `proactive`  per-session state machine + triggers over `context`
-//! - `nlu`/`rasa` Rasa project files and the intent matcher
+//! - `nlu`        Rasa project files, the intent classifier, entities
 //! - `dialogue`   one chat turn: rules → responses or an activity answer (prompt, offline)
 //! - `llm`        the `LlmClient` trait, the OpenAI-compatible client, the LLM summariser
 //! - `limits`     abuse limits (messages per minute, LLM calls per hour)
@@ -31,7 +31,6 @@ pub mod metrics;
 pub mod nlu;
 pub mod proactive;
 pub mod products;
-pub mod rasa;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

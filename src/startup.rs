@@ -16,14 +16,14 @@ use crate::channels;
 use crate::config::Settings;
 use crate::context::{ContextStore, OfflineSummariser, Summariser};
 use crate::db;
-use crate::dialogue::{Conversations, Copilot, LlmSetup, prompt};
+use crate::dialogue::{Bot, Conversations, Copilot, DialogueOptions, LlmSetup, prompt};
 use crate::limits::Limits;
 use crate::llm::{LlmClient, LlmSummariser, OpenAiClient};
 use crate::metrics::Metrics;
 use crate::nlu::Matcher;
 use crate::proactive::Proactive;
 use crate::products::{self, Products};
-use crate::rasa::{self, Project};
+use crate::nlu::{self, Project};
 use crate::state::{AppState, Shared};
 use crate::web;
 
@@ -34,7 +34,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum StartupError {
     /// The intent files could not be loaded.
     #[error("could not load intents: {0}")]
-    Intents(#[from] crate::rasa::Error),
+    Intents(#[from] crate::nlu::Error),
     /// The system prompt file exists but could not be read.
     #[error("could not read the system prompt {}: {source}", path.display())]
     SystemPrompt {
@@ -101,11 +101,29 @@ impl Application {
         );
         let metrics = Metrics::new();
         let project = load_project(&settings.nlu.intents_dir)?;
-        let matcher = Matcher::train(
+        let matcher = Matcher::train(&project, settings.nlu.thresholds(&project.config));
+        let bot = Bot::load(
             &project,
-            settings.nlu.fallback_threshold,
-            settings.nlu.ambiguity_threshold,
+            &DialogueOptions {
+                max_history: settings.nlu.max_history,
+                action_endpoint: Some(settings.nlu.action_endpoint.clone()),
+                action_timeout: std::time::Duration::from_millis(settings.nlu.action_timeout_ms),
+            },
         );
+        // A trigger offering a response this project does not have (the
+        // default triggers with someone's own Rasa project) is turned off.
+        let mut proactive_settings = settings.proactive.clone();
+        proactive_settings.triggers.retain(|trigger| match &trigger.response {
+            Some(response) if !bot.has_response(response) => {
+                tracing::warn!(
+                    trigger = %trigger.id,
+                    response,
+                    "proactive trigger off: its response is not in the domain"
+                );
+                false
+            }
+            _ => true,
+        });
         let llm: Option<Arc<dyn LlmClient>> = settings.llm.enabled().then(|| {
             Arc::new(OpenAiClient::new(&settings.llm, metrics.clone())) as Arc<dyn LlmClient>
         });
@@ -146,13 +164,13 @@ impl Application {
         let copilot = Copilot::new(
             store.clone(),
             conversations,
-            &project,
+            bot,
             matcher,
             llm,
             limits.clone(),
             metrics.clone(),
         );
-        let proactive = Proactive::new(&settings.proactive, store.clone(), metrics.clone());
+        let proactive = Proactive::new(&proactive_settings, store.clone(), metrics.clone());
         let (socket_layer, io) = channels::socketio::layer(
             copilot.clone(),
             proactive.clone(),
@@ -240,7 +258,7 @@ fn load_project(dir: &std::path::Path) -> Result<Project, StartupError> {
         Ok(Project::load_dir(dir)?)
     } else {
         tracing::info!(dir = %dir.display(), "intents directory not found; using the built-in intents");
-        Ok(Project::from_sources(rasa::EMBEDDED.iter().copied())?)
+        Ok(Project::from_sources(nlu::EMBEDDED.iter().copied())?)
     }
 }
 

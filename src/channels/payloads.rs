@@ -82,7 +82,7 @@ fn parts(text: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rasa::Button;
+    use crate::nlu::Button;
 
     #[test]
     fn socket_payloads_match_what_rasa_webchat_renders() {

@@ -151,12 +151,22 @@ struct SocketNotifier {
 
 #[async_trait::async_trait]
 impl Notifier for SocketNotifier {
-    async fn offer(&self, product: &ProductId, user: &UserId, message: &BotMessage) -> Delivery {
+    async fn offer(
+        &self,
+        product: &ProductId,
+        user: &UserId,
+        response: Option<&str>,
+        message: &BotMessage,
+    ) -> Delivery {
         let sockets = self.io.to(room::user(product, user)).sockets();
         if sockets.is_empty() {
             return Delivery::NoSocket;
         }
-        let mut payloads = payloads::socket_payloads(std::slice::from_ref(message));
+        let mut messages = response.map(|r| self.copilot.response(r)).unwrap_or_default();
+        if messages.is_empty() {
+            messages = vec![message.clone()];
+        }
+        let mut payloads = payloads::socket_payloads(&messages);
         if let Some(last) = payloads.last_mut() {
             last["metadata"] = serde_json::json!({ "forceOpen": true });
         }
@@ -175,13 +185,13 @@ impl Notifier for SocketNotifier {
             }
         }
         // The offer is part of each conversation it appeared in.
-        if let Some(text) = message.as_text() {
-            let visitor = Visitor::known(product.clone(), user.clone());
-            for session in &sessions {
-                self.copilot
-                    .conversations()
-                    .record_bot(&ConversationKey::new(&visitor, session), text);
-            }
+        let visitor = Visitor::known(product.clone(), user.clone());
+        for session in &sessions {
+            self.copilot.record_offer(
+                &ConversationKey::new(&visitor, session),
+                response,
+                &messages,
+            );
         }
         Delivery::Delivered(sockets.len())
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use moka::sync::Cache;
 use parking_lot::Mutex;
 
+use super::tracker::Tracker;
 use crate::config::ChatSettings;
 use crate::domain::{ProductId, UserId, Visitor};
 
@@ -55,6 +56,7 @@ pub struct Turn {
 struct Conversation {
     greeted: bool,
     turns: VecDeque<Turn>,
+    tracker: Tracker,
 }
 
 /// What a new turn starts from.
@@ -64,6 +66,8 @@ pub struct TurnStart {
     pub first_reply: bool,
     /// Earlier turns, oldest first, not including this one.
     pub history: Vec<Turn>,
+    /// The dialogue state before this message; stored back by `finish_turn`.
+    pub tracker: Tracker,
 }
 
 #[derive(Clone)]
@@ -99,10 +103,34 @@ impl Conversations {
         let start = TurnStart {
             first_reply: !c.greeted,
             history: c.turns.iter().cloned().collect(),
+            tracker: c.tracker.clone(),
         };
         c.greeted = true;
         self.push(&mut c, Role::User, user_text);
         start
+    }
+
+    /// Stores the dialogue state a turn ended with, and the bot's texts.
+    /// (Two turns of one conversation at once: the later one wins.)
+    pub fn finish_turn(&self, key: &ConversationKey, tracker: Tracker, texts: &[&str]) {
+        let conversation = self.get(key);
+        let mut c = conversation.lock();
+        c.tracker = tracker;
+        for text in texts {
+            self.push(&mut c, Role::Assistant, text);
+        }
+    }
+
+    /// Records a bot action the user saw outside a turn (a proactive offer),
+    /// so rules can follow on from it ("yes" right after the offer).
+    pub fn record_action(&self, key: &ConversationKey, action: &str, texts: &[&str]) {
+        let conversation = self.get(key);
+        let mut c = conversation.lock();
+        c.tracker.action(action);
+        for text in texts {
+            c.tracker.bot(text);
+            self.push(&mut c, Role::Assistant, text);
+        }
     }
 
     /// Records a bot message (a reply or a proactive offer).

@@ -1,9 +1,9 @@
 //! The copilot: one chat turn from message to bot messages. Classify (NLU),
-//! pick the rule's actions, run them: `utter_*` responses, or the activity
+//! fill slots, then let the policy pick actions until it says listen: domain
+//! responses, forms, custom actions on the action server, or the activity
 //! actions answered by the LLM when configured and by templates otherwise.
 //! Callers (sockets, REST, `/reply`) hand it typed values; it knows no transport.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::LlmSettings;
@@ -12,18 +12,25 @@ use crate::domain::{ProductId, UserId, Visitor};
 use crate::limits::{Limits, Who};
 use crate::llm::{Completion, LlmClient};
 use crate::metrics::{IntentLabels, Limit, Metrics};
-use crate::nlu::{Classification, Matcher};
-use crate::rasa::{Project, ResponseVariant};
+use serde_json::Value as Json;
 
+use crate::nlu::{Button, Classification, Matcher};
+
+use super::action_server::{self, ActionResult};
+use super::bot::Bot;
 use super::conversation::{ConversationKey, Conversations, TurnStart};
+use super::forms::{self, FormStep};
+use super::policy::{ActionId, MAX_ACTIONS_PER_TURN, Reason};
+use super::slots;
+use super::tracker::Tracker;
 use super::names::{display_name, first_name};
 use super::offline::{OfflineResponder, Topic};
 use super::prompt;
-use super::responses::{BotMessage, render};
+use super::responses::BotMessage;
 
-pub const ACTION_RECENT_ACTIVITY: &str = "action_recent_activity";
-pub const ACTION_HELP_CURRENT_PAGE: &str = "action_help_current_page";
-pub const ACTION_ASK_LLM: &str = "action_ask_llm";
+/// Said when a custom action fails or times out (the log says which and why).
+const ACTION_APOLOGY: &str =
+    "Sorry — something went wrong on my side while doing that. Please try again in a moment.";
 
 /// Said (before the template answer) when the LLM fails, times out or babbles.
 const LLM_APOLOGY: &str =
@@ -91,12 +98,65 @@ struct Inner {
     store: ContextStore,
     conversations: Conversations,
     matcher: Matcher,
-    responses: HashMap<String, Vec<ResponseVariant>>,
-    /// intent → actions, from the rules.
-    rules: HashMap<String, Vec<String>>,
+    bot: Bot,
     llm: Option<LlmSetup>,
     limits: Limits,
     metrics: Metrics,
+}
+
+/// How running one action went.
+enum Ran {
+    Done(Vec<BotMessage>),
+    /// The action named the next one.
+    Followup(Vec<BotMessage>, ActionId),
+    /// The form (or action) could not use the message: predict again without it.
+    Rejected,
+    /// Said this, and the turn is over.
+    Stop(Vec<BotMessage>),
+}
+
+/// One of an action server's `responses`: a domain response by name, or a
+/// message spelled out.
+fn custom_response(bot: &Bot, response: &Json, tracker: &Tracker, first_name: Option<&str>) -> Vec<BotMessage> {
+    let named = response["response"].as_str().or(response["template"].as_str());
+    if let Some(name) = named.filter(|n| bot.has_response(n)) {
+        return bot.render(name, Some(tracker), first_name);
+    }
+    let mut said = Vec::new();
+    let buttons: Vec<Button> = response["buttons"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .filter_map(|b| {
+                    Some(Button {
+                        title: b["title"].as_str()?.to_owned(),
+                        payload: b["payload"].as_str().unwrap_or_default().to_owned(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(text) = response["text"].as_str() {
+        said.push(BotMessage::Text {
+            text: text.to_owned(),
+            buttons,
+        });
+    } else if !buttons.is_empty() {
+        said.push(BotMessage::Text {
+            text: String::new(),
+            buttons,
+        });
+    }
+    if let Some(url) = response["image"].as_str() {
+        said.push(BotMessage::Image { url: url.to_owned() });
+    }
+    if !response["attachment"].is_null() {
+        said.push(BotMessage::Attachment(response["attachment"].clone()));
+    }
+    if !response["custom"].is_null() && response["custom"] != Json::Object(Default::default()) {
+        said.push(BotMessage::Custom(response["custom"].clone()));
+    }
+    said
 }
 
 /// Everything one action needs to know about the turn.
@@ -112,26 +172,18 @@ impl Copilot {
     pub fn new(
         store: ContextStore,
         conversations: Conversations,
-        project: &Project,
+        bot: Bot,
         matcher: Matcher,
         llm: Option<LlmSetup>,
         limits: Limits,
         metrics: Metrics,
     ) -> Self {
-        let mut rules = HashMap::new();
-        for rule in &project.rules {
-            // First rule for an intent wins, as rules are read in file order.
-            rules
-                .entry(rule.intent.clone())
-                .or_insert_with(|| rule.actions.clone());
-        }
         Self {
             inner: Arc::new(Inner {
                 store,
                 conversations,
                 matcher,
-                responses: project.responses.clone(),
-                rules,
+                bot,
                 llm,
                 limits,
                 metrics,
@@ -145,6 +197,29 @@ impl Copilot {
 
     pub fn conversations(&self) -> &Conversations {
         &self.inner.conversations
+    }
+
+    /// A domain response as a proactive offer shows it (no slots, no name).
+    pub fn response(&self, name: &str) -> Vec<BotMessage> {
+        self.inner.bot.render(name, None, None)
+    }
+
+    pub fn has_response(&self, name: &str) -> bool {
+        self.inner.bot.has_response(name)
+    }
+
+    /// A proactive offer appeared in this conversation: it is the bot's last
+    /// action there, so rules can follow on from it.
+    pub fn record_offer(&self, key: &ConversationKey, response: Option<&str>, messages: &[BotMessage]) {
+        let texts: Vec<&str> = messages.iter().filter_map(BotMessage::as_text).collect();
+        match response {
+            Some(action) => self.inner.conversations.record_action(key, action, &texts),
+            None => {
+                for text in texts {
+                    self.inner.conversations.record_bot(key, text);
+                }
+            }
+        }
     }
 
     /// One chat turn. Past the per-user message limit the answer is a polite
@@ -193,20 +268,42 @@ impl Copilot {
                 intent: intent.to_owned(),
             })
             .inc();
-        let actions: Vec<String> = match inner.rules.get(intent) {
-            Some(actions) => actions.clone(),
-            None => {
-                tracing::debug!(intent, "no rule for intent; asking the LLM");
-                vec![ACTION_ASK_LLM.to_owned()]
-            }
-        };
+        let mut tracker = turn.start.tracker.clone();
+        tracker.ensure_initial(inner.bot.initial_slots());
+        tracker.user_uttered(&message.text, &classification);
+        slots::extract(&inner.bot.slots, &mut tracker);
         let mut messages = Vec::new();
-        for action in &actions {
-            messages.extend(self.run_action(action, &turn).await);
+        let mut form_rejected = false;
+        let mut followup: Option<ActionId> = None;
+        for _ in 0..MAX_ACTIONS_PER_TURN {
+            let (action, reason) = match followup.take() {
+                Some(action) => (action, Reason::Followup),
+                None => inner.bot.policy.predict(&tracker, form_rejected),
+            };
+            tracing::debug!(intent, action = action.name(), ?reason, "next action");
+            if action == ActionId::Listen {
+                break;
+            }
+            match self.run_action(&action, &mut tracker, &turn).await {
+                Ran::Done(said) => {
+                    for text in said.iter().filter_map(BotMessage::as_text) {
+                        tracker.bot(text);
+                    }
+                    messages.extend(said);
+                }
+                Ran::Followup(said, next) => {
+                    messages.extend(said);
+                    followup = Some(next);
+                }
+                Ran::Rejected => form_rejected = true,
+                Ran::Stop(said) => {
+                    messages.extend(said);
+                    break;
+                }
+            }
         }
-        for text in messages.iter().filter_map(BotMessage::as_text) {
-            inner.conversations.record_bot(&conversation, text);
-        }
+        let texts: Vec<&str> = messages.iter().filter_map(BotMessage::as_text).collect();
+        inner.conversations.finish_turn(&conversation, tracker, &texts);
         tracing::debug!(
             intent,
             confidence = classification.intent.confidence,
@@ -244,22 +341,121 @@ impl Copilot {
         }
     }
 
-    async fn run_action(&self, action: &str, turn: &TurnContext<'_>) -> Vec<BotMessage> {
-        let topic = match action {
-            ACTION_RECENT_ACTIVITY => Topic::Recap,
-            ACTION_HELP_CURRENT_PAGE => Topic::CurrentPage,
-            ACTION_ASK_LLM => Topic::Other,
-            utter => {
-                return match self.inner.responses.get(utter) {
-                    Some(variants) => render(variants, turn.first_name.as_deref()),
-                    None => {
-                        tracing::warn!(action = utter, "rule names an unknown action or response");
-                        Vec::new()
-                    }
+    async fn run_action(&self, action: &ActionId, tracker: &mut Tracker, turn: &TurnContext<'_>) -> Ran {
+        let bot = &self.inner.bot;
+        let first_name = turn.first_name.as_deref();
+        let said = match action {
+            ActionId::Listen => return Ran::Stop(Vec::new()),
+            ActionId::Utter(name) => bot.render(name, Some(tracker), first_name),
+            ActionId::RecentActivity => vec![BotMessage::text(self.answer(Topic::Recap, turn).await)],
+            ActionId::HelpCurrentPage => {
+                vec![BotMessage::text(self.answer(Topic::CurrentPage, turn).await)]
+            }
+            ActionId::AskLlm => vec![BotMessage::text(self.answer(Topic::Other, turn).await)],
+            ActionId::DefaultFallback => {
+                let said = if bot.has_response("utter_default") {
+                    bot.render("utter_default", Some(tracker), first_name)
+                } else {
+                    vec![BotMessage::text(self.answer(Topic::Other, turn).await)]
                 };
+                // As Rasa: the message that was not understood leaves no trace.
+                tracker.revert_user_utterance();
+                return Ran::Stop(said);
+            }
+            ActionId::Restart => {
+                tracker.restart(bot.initial_slots());
+                return Ran::Stop(bot.render("utter_restart", None, first_name));
+            }
+            ActionId::DeactivateLoop => {
+                tracker.set_active_loop(None);
+                tracker.set_slot(super::tracker::REQUESTED_SLOT, Json::Null);
+                Vec::new()
+            }
+            ActionId::Form(name) => {
+                let Some(form) = bot.forms.iter().find(|f| f.name == *name) else {
+                    return Ran::Stop(Vec::new());
+                };
+                match forms::run(form, tracker, |r| bot.has_response(r)) {
+                    FormStep::Rejected => return Ran::Rejected,
+                    FormStep::Done => Vec::new(),
+                    FormStep::Ask { response, .. } => {
+                        tracker.action(name);
+                        let said = bot.render(&response, Some(tracker), first_name);
+                        return Ran::Done(said);
+                    }
+                }
+            }
+            ActionId::Custom(name) => return self.run_custom(name, tracker, turn).await,
+        };
+        tracker.action(action.name());
+        Ran::Done(said)
+    }
+
+    /// A custom action on the action server: its events applied, its
+    /// responses said. Failures are a polite reply and one log line.
+    async fn run_custom(&self, name: &str, tracker: &mut Tracker, turn: &TurnContext<'_>) -> Ran {
+        let bot = &self.inner.bot;
+        let Some(server) = &bot.action_server else {
+            tracing::warn!(action = name, "custom action with no action server configured");
+            return Ran::Stop(vec![BotMessage::text(ACTION_APOLOGY)]);
+        };
+        let result = server
+            .run(name, &turn.message.sender, tracker, &bot.domain_json)
+            .await;
+        let ActionResult { events, responses } = match result {
+            Ok(result) => result,
+            Err(action_server::Error::Rejected(reason)) => {
+                tracing::debug!(action = name, reason, "custom action rejected the message");
+                return Ran::Rejected;
+            }
+            Err(error) => {
+                tracing::warn!(action = name, url = server.url(), %error, "custom action failed");
+                return Ran::Stop(vec![BotMessage::text(ACTION_APOLOGY)]);
             }
         };
-        vec![BotMessage::text(self.answer(topic, turn).await)]
+        tracker.action(name);
+        let first_name = turn.first_name.as_deref();
+        let mut said = Vec::new();
+        for response in &responses {
+            said.extend(custom_response(bot, response, tracker, first_name));
+        }
+        let mut followup = None;
+        for event in &events {
+            match event["event"].as_str().unwrap_or_default() {
+                "slot" => {
+                    if let Some(slot) = event["name"].as_str() {
+                        tracker.set_slot(slot, event["value"].clone());
+                    }
+                }
+                "followup" => {
+                    let next = event["name"].as_str().unwrap_or_default();
+                    match bot.actions.resolve(next) {
+                        Some(action) => followup = Some(action),
+                        None => tracing::warn!(action = name, followup = next, "unknown followup action"),
+                    }
+                }
+                "active_loop" | "form" => tracker.set_active_loop(event["name"].as_str()),
+                "reset_slots" => {
+                    for slot in &bot.slots {
+                        tracker.set_slot(&slot.name, slot.initial_value.clone());
+                    }
+                }
+                "restart" => tracker.restart(bot.initial_slots()),
+                "bot" => {
+                    if let Some(text) = event["text"].as_str() {
+                        said.push(BotMessage::text(text));
+                    }
+                }
+                other => tracing::debug!(action = name, event = other, "action event not applied"),
+            }
+        }
+        for text in said.iter().filter_map(BotMessage::as_text) {
+            tracker.bot(text);
+        }
+        match followup {
+            Some(next) => Ran::Followup(said, next),
+            None => Ran::Done(said),
+        }
     }
 
     /// An activity-grounded answer: the LLM when configured, templates otherwise

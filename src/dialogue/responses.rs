@@ -1,10 +1,14 @@
 //! What the bot says, as channel-neutral messages, and the rendering of
-//! `utter_*` responses from the domain (a random variation, `{name}` filled).
+//! `utter_*` responses from the domain: a random variation among those whose
+//! `condition` holds (conditional ones first, as Rasa), `{slot}`s filled, and
+//! `{name}` the user's first name unless a slot of that name is set.
+
+use std::collections::HashMap;
 
 use rand::seq::IndexedRandom;
 use serde_json::Value as Json;
 
-use crate::rasa::{Button, ResponseVariant};
+pub use crate::nlu::{Button, ResponseVariant};
 
 /// One bot message. Channels turn these into their wire payloads.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,15 +36,56 @@ impl BotMessage {
     }
 }
 
+/// What fills a response's placeholders.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fill<'a> {
+    pub first_name: Option<&'a str>,
+    pub slots: Option<&'a HashMap<String, Json>>,
+}
+
+fn slot_text(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// Renders one randomly chosen variation. `{name}` becomes the first name; with
-/// no name known, " {name}" disappears ("Hi {name}!" → "Hi!").
-pub fn render(variants: &[ResponseVariant], first_name: Option<&str>) -> Vec<BotMessage> {
-    let Some(variant) = variants.choose(&mut rand::rng()) else {
+/// no name known, " {name}" disappears ("Hi {name}!" → "Hi!"). `{slot}` is the
+/// slot's value; an unset slot reads as Rasa's "None".
+pub fn render(variants: &[ResponseVariant], fill: Fill<'_>) -> Vec<BotMessage> {
+    let empty = HashMap::new();
+    let slots = fill.slots.unwrap_or(&empty);
+    let holds = |v: &&ResponseVariant| {
+        v.condition
+            .iter()
+            .all(|c| slots.get(&c.slot).unwrap_or(&Json::Null) == &c.value)
+    };
+    let conditional: Vec<&ResponseVariant> = variants
+        .iter()
+        .filter(|v| !v.condition.is_empty())
+        .filter(holds)
+        .collect();
+    let pool: Vec<&ResponseVariant> = if conditional.is_empty() {
+        variants.iter().filter(|v| v.condition.is_empty()).collect()
+    } else {
+        conditional
+    };
+    let Some(variant) = pool.choose(&mut rand::rng()) else {
         return Vec::new();
     };
-    let fill = |text: &str| match first_name {
-        Some(name) => text.replace("{name}", name),
-        None => text.replace(" {name}", "").replace("{name}", "there"),
+    let fill = |text: &str| {
+        let mut out = text.to_owned();
+        if out.contains('{') {
+            for (slot, value) in slots {
+                out = out.replace(&format!("{{{slot}}}"), &slot_text(value));
+            }
+        }
+        match fill.first_name {
+            Some(name) => out.replace("{name}", name),
+            None => out.replace(" {name}", "").replace("{name}", "there"),
+        }
     };
     let mut messages = Vec::new();
     if variant.text.is_some() || !variant.buttons.is_empty() {
@@ -72,10 +117,19 @@ mod tests {
             ..Default::default()
         }];
         assert_eq!(
-            render(&variants, Some("Casey")),
+            render(
+                &variants,
+                Fill {
+                    first_name: Some("Casey"),
+                    slots: None
+                }
+            ),
             [BotMessage::text("Hi Casey! Ready?")]
         );
-        assert_eq!(render(&variants, None), [BotMessage::text("Hi! Ready?")]);
+        assert_eq!(
+            render(&variants, Fill::default()),
+            [BotMessage::text("Hi! Ready?")]
+        );
     }
 
     #[test]
@@ -89,8 +143,42 @@ mod tests {
             .collect();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            seen.insert(render(&variants, None)[0].as_text().unwrap().to_owned());
+            seen.insert(render(&variants, Fill::default())[0].as_text().unwrap().to_owned());
         }
         assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn slots_fill_and_conditions_choose_the_variation() {
+        let variants = [
+            ResponseVariant {
+                text: Some("Thanks {feedback_name}!".into()),
+                ..Default::default()
+            },
+            ResponseVariant {
+                text: Some("Welcome back, {feedback_name}.".into()),
+                condition: vec![crate::nlu::domain::SlotCondition {
+                    slot: "returning".into(),
+                    value: Json::Bool(true),
+                }],
+                ..Default::default()
+            },
+        ];
+        let mut slots = HashMap::new();
+        slots.insert("feedback_name".to_owned(), Json::from("Ada"));
+        let fill = Fill {
+            first_name: None,
+            slots: Some(&slots),
+        };
+        assert_eq!(render(&variants, fill), [BotMessage::text("Thanks Ada!")]);
+        slots.insert("returning".to_owned(), Json::Bool(true));
+        let fill = Fill {
+            first_name: None,
+            slots: Some(&slots),
+        };
+        assert_eq!(
+            render(&variants, fill),
+            [BotMessage::text("Welcome back, Ada.")]
+        );
     }
 }

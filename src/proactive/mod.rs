@@ -22,7 +22,7 @@ use crate::context::ContextStore;
 use crate::dialogue::BotMessage;
 use crate::domain::{ProductId, SessionId, UserId, Visitor};
 use crate::metrics::Metrics;
-use crate::rasa::Button;
+use crate::nlu::Button;
 
 /// How an offer went out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,15 @@ pub enum Delivery {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Only to sockets whose identity as this product's user was established.
-    async fn offer(&self, product: &ProductId, user: &UserId, message: &BotMessage) -> Delivery;
+    /// `response` names the domain response to show (and record as the bot's
+    /// action); `message` is what to show without one.
+    async fn offer(
+        &self,
+        product: &ProductId,
+        user: &UserId,
+        response: Option<&str>,
+        message: &BotMessage,
+    ) -> Delivery;
 }
 
 /// What one evaluation of one session came to.
@@ -255,7 +263,9 @@ impl Proactive {
             }
         };
         let delivery = match self.inner.notifier.get() {
-            Some(notifier) => notifier.offer(&key.0, &user, &offer_message(trigger)).await,
+            Some(notifier) => notifier
+                    .offer(&key.0, &user, trigger.response.as_deref(), &offer_message(trigger))
+                    .await,
             None => Delivery::NoSocket,
         };
         match delivery {

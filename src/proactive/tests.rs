@@ -17,7 +17,13 @@ struct Recorder {
 
 #[async_trait]
 impl Notifier for Recorder {
-    async fn offer(&self, _product: &ProductId, user: &UserId, message: &BotMessage) -> Delivery {
+    async fn offer(
+        &self,
+        _product: &ProductId,
+        user: &UserId,
+        _response: Option<&str>,
+        message: &BotMessage,
+    ) -> Delivery {
         self.offers.lock().push((user.clone(), message.clone()));
         Delivery::Delivered(1)
     }
@@ -32,6 +38,7 @@ fn dwell_only() -> (ProactiveSettings, Settings) {
             dwell_seconds: 90.0,
             max_actions: 5,
         },
+        response: None,
         message: "Still on this page — want a quick tip?".into(),
         quick_replies: vec![QuickReplySettings {
             title: "Yes".into(),

@@ -15,7 +15,6 @@ use crate::channels::{claim_in, payloads};
 use crate::dialogue::UserMessage;
 use crate::identity::{self, Claim, Verdict};
 use crate::metrics::Channel;
-use crate::nlu::IntentScore;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -89,13 +88,10 @@ async fn parse_post(
     AppJson(body): AppJson<ParseRequest>,
 ) -> Json<Value> {
     let c = state.copilot.classify(&body.text);
-    let ranking: Vec<&IntentScore> = std::iter::once(&c.intent)
-        .chain(c.ranking.iter().filter(|s| s.name != c.intent.name))
-        .collect();
     Json(json!({
         "text": body.text,
         "intent": c.intent,
-        "intent_ranking": ranking,
-        "entities": c.entities.iter().map(|(k, v)| json!({"entity": k, "value": v})).collect::<Vec<_>>(),
+        "entities": c.entities,
+        "intent_ranking": c.ranking,
     }))
 }

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use copilot_server::config::Settings;
-use copilot_server::nlu::{FALLBACK, Matcher};
-use copilot_server::rasa::Project;
+use copilot_server::nlu::stories::Step;
+use copilot_server::nlu::{FALLBACK, Matcher, Project, Thresholds};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -23,11 +23,7 @@ fn manifest(path: &str) -> std::path::PathBuf {
 fn shipped_matcher() -> Matcher {
     let settings = Settings::load_with_env(None, |_| None).unwrap();
     let project = Project::load_dir(&manifest("intents")).unwrap();
-    Matcher::train(
-        &project,
-        settings.nlu.fallback_threshold,
-        settings.nlu.ambiguity_threshold,
-    )
+    Matcher::train(&project, settings.nlu.thresholds(&project.config))
 }
 
 #[test]
@@ -83,20 +79,22 @@ fn a_stock_rasa_project_loads_unchanged() {
     ] {
         assert!(project.intents.iter().any(|i| i == intent), "{intent}");
     }
-    assert!(project.responses["utter_cheer_up"][0].image.is_some());
-    assert!(
-        project
-            .rules
-            .iter()
-            .any(|r| r.intent == "goodbye" && r.actions == ["utter_goodbye"])
-    );
+    assert!(project.domain.responses["utter_cheer_up"][0].image.is_some());
+    assert!(project.rules.iter().any(|r| r.steps
+        == [
+            Step::Intent {
+                name: "goodbye".into(),
+                entities: Vec::new()
+            },
+            Step::Action("utter_goodbye".into())
+        ]));
     assert!(project.regexes.iter().any(|(name, _)| name == "zipcode"));
     let warnings = project.warnings.join("\n");
     assert!(
         warnings.contains("session_config"),
         "session_config is warned about: {warnings}"
     );
-    let matcher = Matcher::train(&project, 0.3, 0.0);
+    let matcher = Matcher::train(&project, Thresholds::default());
     assert_eq!(
         matcher.classify("are you a human?").intent.name,
         "bot_challenge"

@@ -1,0 +1,209 @@
+//! A conversation's dialogue state, as Rasa's tracker keeps it: the recent
+//! events (user intents, bot actions, slots set, loops), the slot values, the
+//! active loop and the latest parse. Bounded: only the last events are kept,
+//! enough for rules, stories and the action server's view.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde_json::{Value as Json, json};
+
+use crate::nlu::{Classification, Entity};
+
+/// Events kept per conversation.
+const MAX_EVENTS: usize = 64;
+
+/// The slot a form is asking for (Rasa's name).
+pub const REQUESTED_SLOT: &str = "requested_slot";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    User {
+        text: String,
+        intent: String,
+        confidence: f32,
+        entities: Vec<Entity>,
+    },
+    Action(String),
+    Bot(String),
+    Slot(String, Json),
+    ActiveLoop(Option<String>),
+}
+
+/// A step of the history as rules and stories see it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Item {
+    User(String),
+    Action(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    events: VecDeque<Event>,
+    slots: HashMap<String, Json>,
+    active_loop: Option<String>,
+    latest: Option<Classification>,
+    latest_text: String,
+    /// Slots given a value since the latest user message.
+    set_this_turn: Vec<String>,
+    /// The domain's initial slot values are in.
+    initialised: bool,
+}
+
+impl Tracker {
+    /// A fresh tracker with the domain's initial slot values.
+    pub fn new(initial: impl IntoIterator<Item = (String, Json)>) -> Self {
+        Self {
+            slots: initial.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+            initialised: true,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the initial slot values on a tracker that started empty (the
+    /// conversation memory does not know the domain).
+    pub fn ensure_initial(&mut self, initial: impl IntoIterator<Item = (String, Json)>) {
+        if !self.initialised {
+            for (name, value) in initial {
+                if !value.is_null() {
+                    self.slots.entry(name).or_insert(value);
+                }
+            }
+            self.initialised = true;
+        }
+    }
+
+    fn push(&mut self, event: Event) {
+        self.events.push_back(event);
+        while self.events.len() > MAX_EVENTS {
+            self.events.pop_front();
+        }
+    }
+
+    pub fn user_uttered(&mut self, text: &str, classification: &Classification) {
+        self.set_this_turn.clear();
+        self.latest = Some(classification.clone());
+        self.latest_text = text.to_owned();
+        self.push(Event::User {
+            text: text.to_owned(),
+            intent: classification.intent.name.clone(),
+            confidence: classification.intent.confidence,
+            entities: classification.entities.clone(),
+        });
+    }
+
+    pub fn action(&mut self, name: &str) {
+        self.push(Event::Action(name.to_owned()));
+    }
+
+    pub fn bot(&mut self, text: &str) {
+        self.push(Event::Bot(text.to_owned()));
+    }
+
+    pub fn set_slot(&mut self, name: &str, value: Json) {
+        if value.is_null() {
+            self.slots.remove(name);
+        } else {
+            self.set_this_turn.push(name.to_owned());
+            self.slots.insert(name.to_owned(), value.clone());
+        }
+        self.push(Event::Slot(name.to_owned(), value));
+    }
+
+    pub fn set_active_loop(&mut self, name: Option<&str>) {
+        self.active_loop = name.map(str::to_owned);
+        self.push(Event::ActiveLoop(self.active_loop.clone()));
+    }
+
+    /// Forgets the latest user message (Rasa's `UserUtteranceReverted`), so a
+    /// fallback does not become part of the story.
+    pub fn revert_user_utterance(&mut self) {
+        while let Some(event) = self.events.pop_back() {
+            if matches!(event, Event::User { .. }) {
+                break;
+            }
+        }
+    }
+
+    pub fn restart(&mut self, initial: impl IntoIterator<Item = (String, Json)>) {
+        *self = Self::new(initial);
+    }
+
+    pub fn slot(&self, name: &str) -> Option<&Json> {
+        self.slots.get(name)
+    }
+
+    pub fn slots(&self) -> &HashMap<String, Json> {
+        &self.slots
+    }
+
+    pub fn was_set_this_turn(&self, name: &str) -> bool {
+        self.set_this_turn.iter().any(|s| s == name)
+    }
+
+    pub fn active_loop(&self) -> Option<&str> {
+        self.active_loop.as_deref()
+    }
+
+    pub fn requested_slot(&self) -> Option<&str> {
+        self.slots.get(REQUESTED_SLOT).and_then(Json::as_str)
+    }
+
+    pub fn latest(&self) -> Option<&Classification> {
+        self.latest.as_ref()
+    }
+
+    pub fn latest_text(&self) -> &str {
+        &self.latest_text
+    }
+
+    /// User intents and bot actions, oldest first.
+    pub fn items(&self) -> Vec<Item> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::User { intent, .. } => Some(Item::User(intent.clone())),
+                Event::Action(name) => Some(Item::Action(name.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Entities of the latest user message, if it is the last item.
+    pub fn latest_entities(&self) -> &[Entity] {
+        self.latest.as_ref().map_or(&[], |c| c.entities.as_slice())
+    }
+
+    pub fn latest_action(&self) -> Option<&str> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::Action(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Rasa's event JSON, for the action server.
+    pub fn events_json(&self) -> Vec<Json> {
+        self.events
+            .iter()
+            .map(|e| match e {
+                Event::User {
+                    text,
+                    intent,
+                    confidence,
+                    entities,
+                } => json!({
+                    "event": "user",
+                    "text": text,
+                    "parse_data": {
+                        "intent": {"name": intent, "confidence": confidence},
+                        "entities": entities,
+                        "text": text,
+                    },
+                }),
+                Event::Action(name) => json!({"event": "action", "name": name}),
+                Event::Bot(text) => json!({"event": "bot", "text": text}),
+                Event::Slot(name, value) => json!({"event": "slot", "name": name, "value": value}),
+                Event::ActiveLoop(name) => json!({"event": "active_loop", "name": name}),
+            })
+            .collect()
+    }
+}
