@@ -284,7 +284,10 @@ pub struct NluSettings {
 
 impl NluSettings {
     /// These settings, else the project's config.yml, else Rasa's defaults.
-    pub fn thresholds(&self, project: &crate::nlu::project::ProjectConfig) -> crate::nlu::Thresholds {
+    pub fn thresholds(
+        &self,
+        project: &crate::nlu::project::ProjectConfig,
+    ) -> crate::nlu::Thresholds {
         let defaults = crate::nlu::Thresholds::default();
         crate::nlu::Thresholds {
             fallback: self

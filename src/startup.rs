@@ -21,9 +21,9 @@ use crate::limits::Limits;
 use crate::llm::{LlmClient, LlmSummariser, OpenAiClient};
 use crate::metrics::Metrics;
 use crate::nlu::Matcher;
+use crate::nlu::{self, Project};
 use crate::proactive::Proactive;
 use crate::products::{self, Products};
-use crate::nlu::{self, Project};
 use crate::state::{AppState, Shared};
 use crate::web;
 
@@ -113,17 +113,19 @@ impl Application {
         // A trigger offering a response this project does not have (the
         // default triggers with someone's own Rasa project) is turned off.
         let mut proactive_settings = settings.proactive.clone();
-        proactive_settings.triggers.retain(|trigger| match &trigger.response {
-            Some(response) if !bot.has_response(response) => {
-                tracing::warn!(
-                    trigger = %trigger.id,
-                    response,
-                    "proactive trigger off: its response is not in the domain"
-                );
-                false
-            }
-            _ => true,
-        });
+        proactive_settings
+            .triggers
+            .retain(|trigger| match &trigger.response {
+                Some(response) if !bot.has_response(response) => {
+                    tracing::warn!(
+                        trigger = %trigger.id,
+                        response,
+                        "proactive trigger off: its response is not in the domain"
+                    );
+                    false
+                }
+                _ => true,
+            });
         let llm: Option<Arc<dyn LlmClient>> = settings.llm.enabled().then(|| {
             Arc::new(OpenAiClient::new(&settings.llm, metrics.clone())) as Arc<dyn LlmClient>
         });

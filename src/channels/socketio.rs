@@ -162,7 +162,9 @@ impl Notifier for SocketNotifier {
         if sockets.is_empty() {
             return Delivery::NoSocket;
         }
-        let mut messages = response.map(|r| self.copilot.response(r)).unwrap_or_default();
+        let mut messages = response
+            .map(|r| self.copilot.response(r))
+            .unwrap_or_default();
         if messages.is_empty() {
             messages = vec![message.clone()];
         }

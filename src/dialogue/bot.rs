@@ -64,14 +64,20 @@ impl Bot {
         for form in &project.domain.forms {
             for slot in &form.required_slots {
                 if !project.domain.slots.iter().any(|s| s.name == *slot) {
-                    warnings.push(format!("form `{}`: slot `{slot}` is not in the domain", form.name));
+                    warnings.push(format!(
+                        "form `{}`: slot `{slot}` is not in the domain",
+                        form.name
+                    ));
                 }
                 let specific = format!("utter_ask_{}_{slot}", form.name);
                 let general = format!("utter_ask_{slot}");
                 if !project.domain.responses.contains_key(&specific)
                     && !project.domain.responses.contains_key(&general)
                 {
-                    warnings.push(format!("form `{}`: no `{general}` response to ask for `{slot}`", form.name));
+                    warnings.push(format!(
+                        "form `{}`: no `{general}` response to ask for `{slot}`",
+                        form.name
+                    ));
                 }
             }
         }
@@ -102,7 +108,12 @@ impl Bot {
     }
 
     /// A domain response for this tracker (its slots) and user.
-    pub fn render(&self, name: &str, tracker: Option<&Tracker>, first_name: Option<&str>) -> Vec<BotMessage> {
+    pub fn render(
+        &self,
+        name: &str,
+        tracker: Option<&Tracker>,
+        first_name: Option<&str>,
+    ) -> Vec<BotMessage> {
         match self.responses.get(name) {
             Some(variants) => render(
                 variants,

@@ -20,13 +20,13 @@ use super::action_server::{self, ActionResult};
 use super::bot::Bot;
 use super::conversation::{ConversationKey, Conversations, TurnStart};
 use super::forms::{self, FormStep};
-use super::policy::{ActionId, MAX_ACTIONS_PER_TURN, Reason};
-use super::slots;
-use super::tracker::Tracker;
 use super::names::{display_name, first_name};
 use super::offline::{OfflineResponder, Topic};
+use super::policy::{ActionId, MAX_ACTIONS_PER_TURN, Reason};
 use super::prompt;
 use super::responses::BotMessage;
+use super::slots;
+use super::tracker::Tracker;
 
 /// Said when a custom action fails or times out (the log says which and why).
 const ACTION_APOLOGY: &str =
@@ -117,8 +117,15 @@ enum Ran {
 
 /// One of an action server's `responses`: a domain response by name, or a
 /// message spelled out.
-fn custom_response(bot: &Bot, response: &Json, tracker: &Tracker, first_name: Option<&str>) -> Vec<BotMessage> {
-    let named = response["response"].as_str().or(response["template"].as_str());
+fn custom_response(
+    bot: &Bot,
+    response: &Json,
+    tracker: &Tracker,
+    first_name: Option<&str>,
+) -> Vec<BotMessage> {
+    let named = response["response"]
+        .as_str()
+        .or(response["template"].as_str());
     if let Some(name) = named.filter(|n| bot.has_response(n)) {
         return bot.render(name, Some(tracker), first_name);
     }
@@ -148,7 +155,9 @@ fn custom_response(bot: &Bot, response: &Json, tracker: &Tracker, first_name: Op
         });
     }
     if let Some(url) = response["image"].as_str() {
-        said.push(BotMessage::Image { url: url.to_owned() });
+        said.push(BotMessage::Image {
+            url: url.to_owned(),
+        });
     }
     if !response["attachment"].is_null() {
         said.push(BotMessage::Attachment(response["attachment"].clone()));
@@ -210,7 +219,12 @@ impl Copilot {
 
     /// A proactive offer appeared in this conversation: it is the bot's last
     /// action there, so rules can follow on from it.
-    pub fn record_offer(&self, key: &ConversationKey, response: Option<&str>, messages: &[BotMessage]) {
+    pub fn record_offer(
+        &self,
+        key: &ConversationKey,
+        response: Option<&str>,
+        messages: &[BotMessage],
+    ) {
         let texts: Vec<&str> = messages.iter().filter_map(BotMessage::as_text).collect();
         match response {
             Some(action) => self.inner.conversations.record_action(key, action, &texts),
@@ -303,7 +317,9 @@ impl Copilot {
             }
         }
         let texts: Vec<&str> = messages.iter().filter_map(BotMessage::as_text).collect();
-        inner.conversations.finish_turn(&conversation, tracker, &texts);
+        inner
+            .conversations
+            .finish_turn(&conversation, tracker, &texts);
         tracing::debug!(
             intent,
             confidence = classification.intent.confidence,
@@ -341,15 +357,24 @@ impl Copilot {
         }
     }
 
-    async fn run_action(&self, action: &ActionId, tracker: &mut Tracker, turn: &TurnContext<'_>) -> Ran {
+    async fn run_action(
+        &self,
+        action: &ActionId,
+        tracker: &mut Tracker,
+        turn: &TurnContext<'_>,
+    ) -> Ran {
         let bot = &self.inner.bot;
         let first_name = turn.first_name.as_deref();
         let said = match action {
             ActionId::Listen => return Ran::Stop(Vec::new()),
             ActionId::Utter(name) => bot.render(name, Some(tracker), first_name),
-            ActionId::RecentActivity => vec![BotMessage::text(self.answer(Topic::Recap, turn).await)],
+            ActionId::RecentActivity => {
+                vec![BotMessage::text(self.answer(Topic::Recap, turn).await)]
+            }
             ActionId::HelpCurrentPage => {
-                vec![BotMessage::text(self.answer(Topic::CurrentPage, turn).await)]
+                vec![BotMessage::text(
+                    self.answer(Topic::CurrentPage, turn).await,
+                )]
             }
             ActionId::AskLlm => vec![BotMessage::text(self.answer(Topic::Other, turn).await)],
             ActionId::DefaultFallback => {
@@ -396,7 +421,10 @@ impl Copilot {
     async fn run_custom(&self, name: &str, tracker: &mut Tracker, turn: &TurnContext<'_>) -> Ran {
         let bot = &self.inner.bot;
         let Some(server) = &bot.action_server else {
-            tracing::warn!(action = name, "custom action with no action server configured");
+            tracing::warn!(
+                action = name,
+                "custom action with no action server configured"
+            );
             return Ran::Stop(vec![BotMessage::text(ACTION_APOLOGY)]);
         };
         let result = server
@@ -431,7 +459,11 @@ impl Copilot {
                     let next = event["name"].as_str().unwrap_or_default();
                     match bot.actions.resolve(next) {
                         Some(action) => followup = Some(action),
-                        None => tracing::warn!(action = name, followup = next, "unknown followup action"),
+                        None => tracing::warn!(
+                            action = name,
+                            followup = next,
+                            "unknown followup action"
+                        ),
                     }
                 }
                 "active_loop" | "form" => tracker.set_active_loop(event["name"].as_str()),

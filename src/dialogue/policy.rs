@@ -72,12 +72,21 @@ pub struct Actions {
 
 impl Actions {
     pub fn new(project: &Project) -> Self {
-        let forms: Vec<String> = project.domain.forms.iter().map(|f| f.name.clone()).collect();
+        let forms: Vec<String> = project
+            .domain
+            .forms
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
         let custom = project
             .domain
             .actions
             .iter()
-            .filter(|a| builtin(a).is_none() && !forms.contains(a) && !project.domain.responses.contains_key(*a))
+            .filter(|a| {
+                builtin(a).is_none()
+                    && !forms.contains(a)
+                    && !project.domain.responses.contains_key(*a)
+            })
             .cloned()
             .collect();
         Self {
@@ -169,9 +178,10 @@ impl RulePoint {
             if *index + 1 != n {
                 continue;
             }
-            let found = tracker.latest_entities().iter().any(|e| {
-                e.entity == *entity && value.as_ref().is_none_or(|v| *v == e.value)
-            });
+            let found = tracker
+                .latest_entities()
+                .iter()
+                .any(|e| e.entity == *entity && value.as_ref().is_none_or(|v| *v == e.value));
             if !found {
                 return false;
             }
@@ -187,9 +197,17 @@ impl RulePoint {
 pub struct Policy {
     rules: Vec<RulePoint>,
     rule_names: Vec<String>,
-    /// Story tails → next action; `None` where stories disagree.
-    memory: HashMap<Vec<Item>, Option<ActionId>>,
+    /// (from the conversation's start?, story tail) → next action; `None`
+    /// where stories disagree.
+    memory: HashMap<(bool, Vec<Item>), Option<ActionId>>,
     max_history: usize,
+    /// AugmentedMemoizationPolicy: also try ever shorter tails.
+    augmented: bool,
+    /// Actions some story has; turns of only other actions (rule-only turns,
+    /// e.g. a bot challenge mid-story) are invisible to stories, as in Rasa.
+    story_actions: std::collections::HashSet<String>,
+    /// What runs when nothing predicts an action after a user message.
+    core_fallback: ActionId,
 }
 
 /// Why an action was chosen, for logs (and, later, the console).
@@ -223,9 +241,15 @@ impl Policy {
             let mut points = Vec::new();
             for step in &def.steps {
                 match step {
-                    Step::Intent { name, entities: wanted } => {
+                    Step::Intent {
+                        name,
+                        entities: wanted,
+                    } => {
                         if !known_intent(name) {
-                            warnings.push(format!("rule `{}`: unknown intent `{name}`; rule skipped", def.name));
+                            warnings.push(format!(
+                                "rule `{}`: unknown intent `{name}`; rule skipped",
+                                def.name
+                            ));
                             continue 'rules;
                         }
                         prefix.push(Item::User(name.clone()));
@@ -235,12 +259,20 @@ impl Policy {
                     }
                     Step::Action(name) => {
                         let Some(action) = actions.resolve(name) else {
-                            warnings.push(format!("rule `{}`: unknown action `{name}`; rule skipped", def.name));
+                            warnings.push(format!(
+                                "rule `{}`: unknown action `{name}`; rule skipped",
+                                def.name
+                            ));
                             continue 'rules;
                         };
                         // As Rasa: a rule's leading action is context, not a prediction.
                         if !prefix.is_empty() || def.conversation_start {
-                            points.push((prefix.clone(), entities.clone(), conditions.clone(), action));
+                            points.push((
+                                prefix.clone(),
+                                entities.clone(),
+                                conditions.clone(),
+                                action,
+                            ));
                         }
                         prefix.push(Item::Action(name.clone()));
                     }
@@ -251,7 +283,12 @@ impl Policy {
             }
             let ends_with_action = matches!(prefix.last(), Some(Item::Action(_)));
             if def.wait_for_user_input && ends_with_action {
-                points.push((prefix.clone(), entities.clone(), conditions.clone(), ActionId::Listen));
+                points.push((
+                    prefix.clone(),
+                    entities.clone(),
+                    conditions.clone(),
+                    ActionId::Listen,
+                ));
             }
             let index = rule_names.len();
             rule_names.push(def.name.clone());
@@ -267,7 +304,9 @@ impl Policy {
             }
         }
 
-        let mut memory: HashMap<Vec<Item>, Option<ActionId>> = HashMap::new();
+        let max_history = max_history.max(1);
+        let mut memory: HashMap<(bool, Vec<Item>), Option<ActionId>> = HashMap::new();
+        let mut story_actions = std::collections::HashSet::new();
         'stories: for story in &project.stories {
             let mut items: Vec<Item> = Vec::new();
             let mut predictions: Vec<(Vec<Item>, ActionId)> = Vec::new();
@@ -281,12 +320,16 @@ impl Policy {
                     }
                     Step::Action(name) => {
                         let Some(action) = actions.resolve(name) else {
-                            warnings.push(format!("story `{}`: unknown action `{name}`; story skipped", story.name));
+                            warnings.push(format!(
+                                "story `{}`: unknown action `{name}`; story skipped",
+                                story.name
+                            ));
                             continue 'stories;
                         };
                         if !items.is_empty() {
                             predictions.push((items.clone(), action));
                         }
+                        story_actions.insert(name.clone());
                         items.push(Item::Action(name.clone()));
                     }
                     Step::ActiveLoop(_) | Step::SlotWasSet(_) => {}
@@ -296,7 +339,7 @@ impl Policy {
                 predictions.push((items.clone(), ActionId::Listen));
             }
             for (prefix, action) in predictions {
-                let key = prefix[prefix.len().saturating_sub(max_history)..].to_vec();
+                let key = memory_key(&prefix, max_history);
                 match memory.get(&key) {
                     None => {
                         memory.insert(key, Some(action));
@@ -309,12 +352,24 @@ impl Policy {
                 }
             }
         }
+        let core_fallback = match &project.config.core_fallback_action {
+            Some(name) => actions.resolve(name).unwrap_or_else(|| {
+                warnings.push(format!(
+                    "config.yml: core_fallback_action_name `{name}` is not an action; using action_default_fallback"
+                ));
+                ActionId::DefaultFallback
+            }),
+            None => ActionId::DefaultFallback,
+        };
         (
             Self {
                 rules,
                 rule_names,
                 memory,
-                max_history: max_history.max(1),
+                max_history,
+                augmented: project.config.augmented_memoization,
+                story_actions,
+                core_fallback,
             },
             warnings,
         )
@@ -331,7 +386,10 @@ impl Policy {
             let wanted = Condition::ActiveLoop(Some(active.to_owned()));
             let loop_rule = self.best_rule(&history, tracker, |p| p.conditions.contains(&wanted));
             return match loop_rule {
-                Some(point) => (point.action.clone(), Reason::Rule(self.rule_names[point.rule].clone())),
+                Some(point) => (
+                    point.action.clone(),
+                    Reason::Rule(self.rule_names[point.rule].clone()),
+                ),
                 None => (ActionId::Form(active.to_owned()), Reason::ActiveLoop),
             };
         }
@@ -342,21 +400,66 @@ impl Policy {
             return (ActionId::Listen, Reason::ActiveLoop);
         }
         if let Some(point) = self.best_rule(&history, tracker, |_| true) {
-            return (point.action.clone(), Reason::Rule(self.rule_names[point.rule].clone()));
+            return (
+                point.action.clone(),
+                Reason::Rule(self.rule_names[point.rule].clone()),
+            );
         }
-        let longest = self.max_history.min(history.len());
-        for n in (1..=longest).rev() {
-            if let Some(found) = self.memory.get(&history[history.len() - n..]) {
-                match found {
-                    Some(action) => return (action.clone(), Reason::Story),
-                    None => break,
+        if let Some(action) = self.remembered(&history) {
+            return (action, Reason::Story);
+        }
+        if after_user {
+            (self.core_fallback.clone(), Reason::CoreFallback)
+        } else {
+            (ActionId::Listen, Reason::Done)
+        }
+    }
+
+    /// MemoizationPolicy: the last `max_history` steps (rule-only turns
+    /// left out) exactly as some story had them at this point.
+    fn remembered(&self, history: &[Item]) -> Option<ActionId> {
+        if self.memory.is_empty() {
+            return None;
+        }
+        let mut seen: Vec<Item> = Vec::with_capacity(history.len());
+        let mut turn_start = 0;
+        for item in history {
+            if matches!(item, Item::User(_)) {
+                self.drop_rule_only_turn(&mut seen, turn_start);
+                turn_start = seen.len();
+            }
+            seen.push(item.clone());
+        }
+        let key = memory_key(&seen, self.max_history);
+        if let Some(found) = self.memory.get(&key) {
+            return found.clone();
+        }
+        if self.augmented {
+            for n in (1..key.1.len()).rev() {
+                let tail = key.1[key.1.len() - n..].to_vec();
+                if let Some(found) = self.memory.get(&(false, tail)) {
+                    return found.clone();
                 }
             }
         }
-        if after_user {
-            (ActionId::AskLlm, Reason::CoreFallback)
-        } else {
-            (ActionId::Listen, Reason::Done)
+        None
+    }
+
+    fn drop_rule_only_turn(&self, seen: &mut Vec<Item>, turn_start: usize) {
+        let turn = &seen[turn_start..];
+        let is_user_turn = matches!(turn.first(), Some(Item::User(_)));
+        let actions: Vec<&str> = turn
+            .iter()
+            .filter_map(|i| match i {
+                Item::Action(a) => Some(a.as_str()),
+                Item::User(_) => None,
+            })
+            .collect();
+        if is_user_turn
+            && !actions.is_empty()
+            && actions.iter().all(|a| !self.story_actions.contains(*a))
+        {
+            seen.truncate(turn_start);
         }
     }
 
@@ -377,6 +480,17 @@ impl Policy {
         }
         best
     }
+}
+
+/// A memory key: the last `max_history` steps, and whether they reach back to
+/// the conversation's start (as Rasa pads short histories, a story's first
+/// steps match only a conversation's first steps).
+fn memory_key(items: &[Item], max_history: usize) -> (bool, Vec<Item>) {
+    let from_start = items.len() < max_history;
+    (
+        from_start,
+        items[items.len().saturating_sub(max_history)..].to_vec(),
+    )
 }
 
 /// Adds a step's conditions. We only see the present state, so a later step

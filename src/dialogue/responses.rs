@@ -143,7 +143,12 @@ mod tests {
             .collect();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            seen.insert(render(&variants, Fill::default())[0].as_text().unwrap().to_owned());
+            seen.insert(
+                render(&variants, Fill::default())[0]
+                    .as_text()
+                    .unwrap()
+                    .to_owned(),
+            );
         }
         assert_eq!(seen.len(), 3);
     }

@@ -62,7 +62,9 @@ fn applies(mapping: &SlotMapping, intent: &str, tracker: &Tracker) -> bool {
     }
     mapping.conditions.is_empty()
         || mapping.conditions.iter().any(|c| {
-            c.active_loop.as_deref().is_none_or(|l| tracker.active_loop() == Some(l))
+            c.active_loop
+                .as_deref()
+                .is_none_or(|l| tracker.active_loop() == Some(l))
                 && c.requested_slot
                     .as_deref()
                     .is_none_or(|r| tracker.requested_slot() == Some(r))

@@ -225,7 +225,10 @@ impl Domain {
                         "form `{name}`: slot mappings under `required_slots` are Rasa 2 style; \
                          only the slot names are used"
                     ));
-                    old.keys().filter_map(Value::as_str).map(str::to_owned).collect()
+                    old.keys()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
                 }
                 _ => Vec::new(),
             };

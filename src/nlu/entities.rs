@@ -97,6 +97,21 @@ impl EntityExtractor {
                 None => annotated.push((&span.entity, vec![&span.text])),
             }
         }
+        // A synonym of an annotated value is a way of writing that entity too.
+        for (entity, values) in &mut annotated {
+            let targets: Vec<String> = project
+                .examples
+                .iter()
+                .flat_map(|e| &e.entities)
+                .filter(|span| span.entity == *entity)
+                .map(|span| span.value.to_lowercase())
+                .collect();
+            for (text, value) in &project.synonyms {
+                if targets.contains(&value.to_lowercase()) {
+                    values.push(text);
+                }
+            }
+        }
         for (entity, values) in annotated {
             if let Some(regex) = alternation(values.into_iter()) {
                 patterns.push(Pattern {
@@ -106,11 +121,17 @@ impl EntityExtractor {
                 });
             }
         }
-        let synonyms = project
-            .synonyms
+        // As Rasa's mapper: annotated values map to themselves, so the mapper
+        // is listed for every value it knows, changed or not.
+        let mut synonyms: HashMap<String, String> = project
+            .examples
             .iter()
-            .map(|(text, value)| (text.to_lowercase(), value.clone()))
+            .flat_map(|e| &e.entities)
+            .map(|span| (span.value.to_lowercase(), span.value.clone()))
             .collect();
+        for (text, value) in &project.synonyms {
+            synonyms.insert(text.to_lowercase(), value.clone());
+        }
         Self { patterns, synonyms }
     }
 
@@ -181,7 +202,8 @@ mod tests {
 
     #[test]
     fn regexes_lookups_and_annotated_values_are_found_with_char_offsets() {
-        let found = extractor().extract("é: account 12345678 for acme projects, rating 5, from nyc");
+        let found =
+            extractor().extract("é: account 12345678 for acme projects, rating 5, from nyc");
         let summary: Vec<(&str, &Json, Option<usize>, Option<&str>)> = found
             .iter()
             .map(|e| (e.entity.as_str(), &e.value, e.start, e.extractor))
@@ -189,10 +211,25 @@ mod tests {
         assert_eq!(
             summary,
             [
-                ("account_number", &Json::from("12345678"), Some(11), Some(REGEX_EXTRACTOR)),
-                ("product", &Json::from("acme projects"), Some(24), Some(VALUE_EXTRACTOR)),
+                (
+                    "account_number",
+                    &Json::from("12345678"),
+                    Some(11),
+                    Some(REGEX_EXTRACTOR)
+                ),
+                (
+                    "product",
+                    &Json::from("Acme Projects"),
+                    Some(24),
+                    Some(VALUE_EXTRACTOR)
+                ),
                 ("rating", &Json::from("5"), Some(46), Some(VALUE_EXTRACTOR)),
-                ("city", &Json::from("New York"), Some(54), Some(REGEX_EXTRACTOR)),
+                (
+                    "city",
+                    &Json::from("New York"),
+                    Some(54),
+                    Some(REGEX_EXTRACTOR)
+                ),
             ]
         );
         assert_eq!(found[3].processors, [SYNONYM_MAPPER]);

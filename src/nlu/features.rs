@@ -105,7 +105,10 @@ impl Vocabulary {
             }
         }
         let n = documents.len().max(1) as f32;
-        let idf = df.iter().map(|d| ((1.0 + n) / (1.0 + d)).ln() + 1.0).collect();
+        let idf = df
+            .iter()
+            .map(|d| ((1.0 + n) / (1.0 + d)).ln() + 1.0)
+            .collect();
         Self { ids, idf }
     }
 

@@ -23,7 +23,10 @@ use super::yaml::{Sink, keys, scalar, seq, str_at};
 /// The project shipped in `intents/`, built into the binary.
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("intents/nlu.yml", include_str!("../../intents/nlu.yml")),
-    ("intents/domain.yml", include_str!("../../intents/domain.yml")),
+    (
+        "intents/domain.yml",
+        include_str!("../../intents/domain.yml"),
+    ),
     ("intents/rules.yml", include_str!("../../intents/rules.yml")),
 ];
 
@@ -77,6 +80,10 @@ pub struct ProjectConfig {
     pub ambiguity_threshold: Option<f32>,
     /// MemoizationPolicy's `max_history`.
     pub max_history: Option<usize>,
+    /// AugmentedMemoizationPolicy rather than MemoizationPolicy.
+    pub augmented_memoization: bool,
+    /// RulePolicy's `core_fallback_action_name`.
+    pub core_fallback_action: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -110,12 +117,18 @@ impl Project {
         let mut notes = Vec::new();
         if is_project_root(dir) {
             for entry in read_dir(dir)? {
-                let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let name = entry
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
                 match name {
                     "domain" | "data" if entry.is_dir() => collect_yaml(&entry, &mut paths)?,
                     "domain.yml" | "domain.yaml" | "config.yml" | "config.yaml"
                     | "endpoints.yml" | "endpoints.yaml" => paths.push(entry),
-                    _ => notes.push(format!("{}: not part of a Rasa project's training data; ignored", entry.display())),
+                    _ => notes.push(format!(
+                        "{}: not part of a Rasa project's training data; ignored",
+                        entry.display()
+                    )),
                 }
             }
         } else {
@@ -168,7 +181,14 @@ impl Project {
 
     fn add_file(&mut self, file: &str, value: Value) -> Result<(), Error> {
         let mut warnings = std::mem::take(&mut self.warnings);
-        let result = self.add_file_to(file, value, &mut Sink { file, warnings: &mut warnings });
+        let result = self.add_file_to(
+            file,
+            value,
+            &mut Sink {
+                file,
+                warnings: &mut warnings,
+            },
+        );
         self.warnings = warnings;
         result
     }
@@ -185,12 +205,26 @@ impl Project {
             self.add_config(&map, sink);
             return Ok(());
         }
-        if has(&["action_endpoint", "tracker_store", "event_broker", "lock_store", "nlg", "models"]) {
+        if has(&[
+            "action_endpoint",
+            "tracker_store",
+            "event_broker",
+            "lock_store",
+            "nlg",
+            "models",
+        ]) {
             self.add_endpoints(&map, sink);
             return Ok(());
         }
         let training = [
-            "nlu", "rules", "stories", "intents", "responses", "actions", "slots", "forms",
+            "nlu",
+            "rules",
+            "stories",
+            "intents",
+            "responses",
+            "actions",
+            "slots",
+            "forms",
             "entities",
         ];
         if !has(&training) {
@@ -213,7 +247,9 @@ impl Project {
 
     fn add_config(&mut self, map: &Mapping, sink: &mut Sink<'_>) {
         for component in map.get("pipeline").cloned().map(seq).unwrap_or_default() {
-            let Some(component) = component.as_mapping() else { continue };
+            let Some(component) = component.as_mapping() else {
+                continue;
+            };
             if str_at(component, "name").as_deref() == Some("FallbackClassifier") {
                 let number = |key| component.get(key).and_then(Value::as_f64).map(|v| v as f32);
                 self.config.fallback_threshold = number("threshold");
@@ -221,15 +257,20 @@ impl Project {
             }
         }
         for policy in map.get("policies").cloned().map(seq).unwrap_or_default() {
-            let Some(policy) = policy.as_mapping() else { continue };
+            let Some(policy) = policy.as_mapping() else {
+                continue;
+            };
             match str_at(policy, "name").as_deref() {
-                Some("MemoizationPolicy" | "AugmentedMemoizationPolicy") => {
+                Some(name @ ("MemoizationPolicy" | "AugmentedMemoizationPolicy")) => {
+                    self.config.augmented_memoization = name == "AugmentedMemoizationPolicy";
                     self.config.max_history = policy
                         .get("max_history")
                         .and_then(Value::as_u64)
                         .map(|h| h as usize);
                 }
-                Some("RulePolicy") => {}
+                Some("RulePolicy") => {
+                    self.config.core_fallback_action = str_at(policy, "core_fallback_action_name");
+                }
                 Some(other) => sink.warn(format!(
                     "policy `{other}` is not supported: rules and memorised stories decide, \
                      and what they do not cover goes to the LLM"
@@ -310,7 +351,9 @@ impl Project {
 }
 
 fn is_project_root(dir: &Path) -> bool {
-    (dir.join("domain.yml").is_file() || dir.join("domain.yaml").is_file() || dir.join("domain").is_dir())
+    (dir.join("domain.yml").is_file()
+        || dir.join("domain.yaml").is_file()
+        || dir.join("domain").is_dir())
         && (dir.join("data").is_dir() || dir.join("config.yml").is_file())
 }
 
@@ -370,9 +413,8 @@ fn lines_of(value: &Value) -> Vec<String> {
 }
 
 #[expect(clippy::expect_used, reason = "literal regexes, checked by the tests")]
-static ENTITY_MARKUP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\[([^\]]+)\](?:\(([^)]*)\)|(\{[^}]*\}))").expect("valid")
-});
+static ENTITY_MARKUP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\[([^\]]+)\](?:\(([^)]*)\)|(\{[^}]*\}))").expect("valid"));
 
 /// `fly to [Paris](city)` and `go to [NYC]{"entity": "city", "value": "New York"}`
 /// → the clean text and the spans (in characters).
@@ -401,12 +443,16 @@ fn parse_markup(line: &str) -> (String, Vec<EntitySpan>) {
                 .get(3)
                 .and_then(|m| serde_json::from_str(m.as_str()).ok())
                 .unwrap_or_default();
-            let field = |k: &str| json.get(k).and_then(|v| match v {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Null => None,
-                other => Some(other.to_string()),
-            });
-            let Some(entity) = field("entity") else { continue };
+            let field = |k: &str| {
+                json.get(k).and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                })
+            };
+            let Some(entity) = field("entity") else {
+                continue;
+            };
             (
                 entity,
                 field("value").unwrap_or_else(|| written.clone()),
@@ -436,8 +482,18 @@ mod tests {
     fn the_embedded_project_loads_cleanly() {
         let project = Project::from_sources(EMBEDDED.iter().copied()).unwrap();
         assert!(project.warnings.is_empty(), "{:?}", project.warnings);
-        for intent in ["greet", "goodbye", "bot_challenge", "ask_what_just_happened", "ask_help_current_page"] {
-            let n = project.examples.iter().filter(|e| e.intent == intent).count();
+        for intent in [
+            "greet",
+            "goodbye",
+            "bot_challenge",
+            "ask_what_just_happened",
+            "ask_help_current_page",
+        ] {
+            let n = project
+                .examples
+                .iter()
+                .filter(|e| e.intent == intent)
+                .count();
             assert!(n >= 15, "{intent} has {n} examples");
         }
         let greet = &project.domain.responses["utter_greet"];
@@ -459,9 +515,20 @@ mod tests {
         let second = &project.examples[1];
         assert_eq!(second.text, "go to NYC");
         assert_eq!(second.entities[0].value, "New York");
-        assert!(project.synonyms.contains(&("NYC".into(), "New York".into())));
-        assert!(project.synonyms.contains(&("big apple".into(), "New York".into())));
-        assert_eq!(project.lookups, [("city".to_owned(), vec!["Rome".to_owned()])]);
+        assert!(
+            project
+                .synonyms
+                .contains(&("NYC".into(), "New York".into()))
+        );
+        assert!(
+            project
+                .synonyms
+                .contains(&("big apple".into(), "New York".into()))
+        );
+        assert_eq!(
+            project.lookups,
+            [("city".to_owned(), vec!["Rome".to_owned()])]
+        );
     }
 
     #[test]
@@ -474,16 +541,28 @@ mod tests {
         ])
         .unwrap();
         let all = project.warnings.join("\n");
-        assert!(all.contains("domain.yml: `session_config` ignored"), "{all}");
-        assert!(all.contains("response `utter_a`: key `foo` ignored"), "{all}");
-        assert!(all.contains("story `s`: `checkpoint` steps are not supported"), "{all}");
+        assert!(
+            all.contains("domain.yml: `session_config` ignored"),
+            "{all}"
+        );
+        assert!(
+            all.contains("response `utter_a`: key `foo` ignored"),
+            "{all}"
+        );
+        assert!(
+            all.contains("story `s`: `checkpoint` steps are not supported"),
+            "{all}"
+        );
         assert!(all.contains("policy `TEDPolicy` is not supported"), "{all}");
         assert!(all.contains("`tracker_store` is not supported"), "{all}");
         assert!(project.stories.is_empty());
         assert_eq!(project.config.fallback_threshold, Some(0.4));
         assert_eq!(project.config.ambiguity_threshold, Some(0.05));
         assert_eq!(project.config.max_history, Some(3));
-        assert_eq!(project.action_endpoint.as_deref(), Some("http://localhost:5055/webhook"));
+        assert_eq!(
+            project.action_endpoint.as_deref(),
+            Some("http://localhost:5055/webhook")
+        );
     }
 
     #[test]

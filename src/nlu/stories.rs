@@ -49,21 +49,29 @@ pub fn rules(value: Value, sink: &mut Sink<'_>) -> Vec<RuleDef> {
         if let Some(other) = keys(&rule).into_iter().find(|k| {
             !matches!(
                 *k,
-                "rule" | "steps" | "conversation_start" | "wait_for_user_input" | "condition" | "metadata"
+                "rule"
+                    | "steps"
+                    | "conversation_start"
+                    | "wait_for_user_input"
+                    | "condition"
+                    | "metadata"
             )
         }) {
-            sink.warn(format!("rule `{name}`: `{other}` is not supported; rule skipped"));
+            sink.warn(format!(
+                "rule `{name}`: `{other}` is not supported; rule skipped"
+            ));
             continue;
         }
         let Some(steps) = steps_of(&rule, &format!("rule `{name}`"), sink) else {
             continue;
         };
         let condition = match rule.get("condition") {
-            Some(value) => match steps_from(value.clone(), &format!("rule `{name}` condition"), sink)
-            {
-                Some(c) => c,
-                None => continue,
-            },
+            Some(value) => {
+                match steps_from(value.clone(), &format!("rule `{name}` condition"), sink) {
+                    Some(c) => c,
+                    None => continue,
+                }
+            }
             None => Vec::new(),
         };
         if condition
@@ -75,7 +83,10 @@ pub fn rules(value: Value, sink: &mut Sink<'_>) -> Vec<RuleDef> {
             ));
             continue;
         }
-        if !steps.iter().any(|s| matches!(s, Step::Action(_) | Step::ActiveLoop(_))) {
+        if !steps
+            .iter()
+            .any(|s| matches!(s, Step::Action(_) | Step::ActiveLoop(_)))
+        {
             sink.warn(format!("rule `{name}` has no action; rule skipped"));
             continue;
         }
@@ -93,7 +104,9 @@ pub fn rules(value: Value, sink: &mut Sink<'_>) -> Vec<RuleDef> {
 pub fn stories(value: Value, sink: &mut Sink<'_>) -> Vec<StoryDef> {
     let mut out = Vec::new();
     for story in seq(value) {
-        let Value::Mapping(story) = story else { continue };
+        let Value::Mapping(story) = story else {
+            continue;
+        };
         let name = str_at(&story, "story").unwrap_or_else(|| "unnamed story".to_owned());
         if let Some(steps) = steps_of(&story, &format!("story `{name}`"), sink) {
             out.push(StoryDef { name, steps });

@@ -263,9 +263,16 @@ impl Proactive {
             }
         };
         let delivery = match self.inner.notifier.get() {
-            Some(notifier) => notifier
-                    .offer(&key.0, &user, trigger.response.as_deref(), &offer_message(trigger))
-                    .await,
+            Some(notifier) => {
+                notifier
+                    .offer(
+                        &key.0,
+                        &user,
+                        trigger.response.as_deref(),
+                        &offer_message(trigger),
+                    )
+                    .await
+            }
             None => Delivery::NoSocket,
         };
         match delivery {

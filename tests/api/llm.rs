@@ -211,3 +211,34 @@ async fn a_failing_summariser_keeps_the_raw_actions() {
     );
     assert!(!text.contains("Summary:"), "{text}");
 }
+
+/// The tutorial's headline questions, none of them an intent we answer with
+/// canned text: with an LLM they reach it with the activity.
+const OUT_OF_SCOPE: [&str; 3] = [
+    "how do I change a project's priority?",
+    "is there a dark mode?",
+    "can I undo a change?",
+];
+
+#[tokio::test]
+async fn out_of_scope_questions_reach_the_llm_with_the_activity() {
+    let fake = FakeLlm::start(Behaviour::Answer(
+        "Open the project and pick a priority.".into(),
+    ))
+    .await;
+    let app = spawn_app_with_llm(&fake, |_| {}).await;
+    app.deliver(fixture("posthog-webhook-autocapture.json"))
+        .await;
+    for (i, question) in OUT_OF_SCOPE.iter().enumerate() {
+        let reply = app.reply_json("user_42", question).await;
+        assert_eq!(
+            reply["reply"], "Open the project and pick a priority.",
+            "{question}"
+        );
+        let requests = fake.chat_requests();
+        assert_eq!(requests.len(), i + 1, "{question} went to the LLM");
+        let user = user_text(&requests[i]);
+        assert!(user.contains("Clicked 'Save changes'"), "{user}");
+        assert!(user.ends_with(question), "{user}");
+    }
+}

@@ -15,6 +15,7 @@ mod llm;
 mod nlu;
 mod proactive;
 mod products;
+mod rasa_project;
 mod reply;
 mod rest;
 mod socket_client;

@@ -27,8 +27,14 @@ fn shipped_matcher() -> Matcher {
 }
 
 #[test]
-fn accuracy_on_the_held_out_dev_set_is_at_least_90_percent() {
-    let text = std::fs::read_to_string(manifest("tests/nlu/dev.yml")).unwrap();
+fn accuracy_on_the_held_out_dev_sets_is_at_least_90_percent() {
+    for dev in ["tests/nlu/dev.yml", "tests/nlu/dev-independent.yml"] {
+        accuracy_on(dev);
+    }
+}
+
+fn accuracy_on(path: &str) {
+    let text = std::fs::read_to_string(manifest(path)).unwrap();
     let dev: Vec<Labelled> = serde_yaml_ng::from_str(&text).unwrap();
     assert!(dev.len() >= 80, "the dev set has {} utterances", dev.len());
     assert!(dev.iter().filter(|l| l.intent == FALLBACK).count() >= 10);
@@ -51,7 +57,7 @@ fn accuracy_on_the_held_out_dev_set_is_at_least_90_percent() {
     }
     let accuracy = 1.0 - wrong.len() as f64 / dev.len() as f64;
     eprintln!(
-        "dev accuracy {:.1}% ({} of {}); per intent {per_intent:?}",
+        "{path}: accuracy {:.1}% ({} of {}); per intent {per_intent:?}",
         accuracy * 100.0,
         dev.len() - wrong.len(),
         dev.len()
@@ -61,7 +67,7 @@ fn accuracy_on_the_held_out_dev_set_is_at_least_90_percent() {
     }
     assert!(
         accuracy >= 0.90,
-        "accuracy {:.1}% is below 90%:\n{}",
+        "{path}: accuracy {:.1}% is below 90%:\n{}",
         accuracy * 100.0,
         wrong.join("\n")
     );
@@ -79,7 +85,11 @@ fn a_stock_rasa_project_loads_unchanged() {
     ] {
         assert!(project.intents.iter().any(|i| i == intent), "{intent}");
     }
-    assert!(project.domain.responses["utter_cheer_up"][0].image.is_some());
+    assert!(
+        project.domain.responses["utter_cheer_up"][0]
+            .image
+            .is_some()
+    );
     assert!(project.rules.iter().any(|r| r.steps
         == [
             Step::Intent {
@@ -88,7 +98,21 @@ fn a_stock_rasa_project_loads_unchanged() {
             },
             Step::Action("utter_goodbye".into())
         ]));
-    assert!(project.regexes.iter().any(|(name, _)| name == "zipcode"));
+    assert!(project.regexes.iter().any(|(name, _)| name == "rating"));
+    assert!(project.lookups.iter().any(|(name, _)| name == "rating"));
+    assert_eq!(project.domain.forms[0].name, "feedback_form");
+    assert_eq!(project.stories.len(), 3);
+    assert_eq!(project.config.fallback_threshold, Some(0.3));
+    assert_eq!(
+        project.action_endpoint.as_deref(),
+        Some("http://localhost:5055/webhook")
+    );
+    // credentials.yml, conversations.yml and parse.yml are not training data.
+    assert!(
+        project.notes.iter().any(|n| n.contains("credentials.yml")),
+        "{:?}",
+        project.notes
+    );
     let warnings = project.warnings.join("\n");
     assert!(
         warnings.contains("session_config"),

@@ -165,3 +165,46 @@ async fn offers_for_users_without_a_socket_are_dropped_and_counted() {
     let mut socket = connect(&app, "nobody").await;
     assert_eq!(offers(&until_marker(&mut socket, "nobody").await), 0);
 }
+
+#[tokio::test]
+async fn yes_right_after_the_offer_shows_bulk_edit_and_yes_out_of_the_blue_does_not() {
+    let app = spawn_app().await;
+    let mut socket = connect(&app, "yuki").await;
+    edit_three_projects(&app, "yuki", "a").await;
+    let offer = socket.next("bot_uttered").await;
+    assert!(
+        offer["text"].as_str().unwrap().starts_with(OFFER),
+        "{offer}"
+    );
+
+    // The offer is the bot's last action in this conversation: "yes" accepts it.
+    socket.say("chat-yuki", "yuki", "yes").await;
+    let answer = socket.next("bot_uttered").await;
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("Apply to selected"),
+        "{answer}"
+    );
+
+    // Another user who got no offer: "yes" is no bulk-edit request.
+    let mut other = connect(&app, "zoe").await;
+    other.say("chat-zoe", "zoe", "yes").await;
+    let answer = other.next("bot_uttered").await;
+    let text = answer["text"].as_str().unwrap();
+    assert!(
+        !text.contains("Bulk edit") && !text.contains("Apply to selected"),
+        "{text}"
+    );
+    // And a second "yes" to the same user, long after the offer, neither.
+    socket.say("chat-yuki", "yuki", "yes").await;
+    let answer = socket.next("bot_uttered").await;
+    assert!(
+        !answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("Apply to selected"),
+        "{answer}"
+    );
+}

@@ -147,3 +147,26 @@ async fn unknown_routes_answer_json_404() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn out_of_scope_questions_get_the_grounded_offline_answer_not_canned_text() {
+    let app = spawn_app().await;
+    app.deliver(fixture("posthog-webhook-autocapture.json"))
+        .await;
+    for question in [
+        "how do I change a project's priority?",
+        "is there a dark mode?",
+        "can I undo a change?",
+    ] {
+        let reply = app.reply_json("user_42", question).await;
+        let text = reply["reply"].as_str().unwrap();
+        assert!(
+            !text.contains("Bulk edit") && !text.contains("Apply to selected"),
+            "{question}: {text}"
+        );
+        assert!(
+            text.contains("You just clicked 'Save changes'"),
+            "{question}: {text}"
+        );
+    }
+}
