@@ -1,5 +1,7 @@
 //! Intent classification over the shipped intents: `cargo bench --bench nlu`.
-//! Prints time per message; a `/intent` command (no scoring) is the in-run baseline.
+//! Prints time per message; a `/intent` command (no scoring) is the in-run
+//! baseline. Also times training the classifier on the shipped examples
+//! (what every start-up does).
 #![allow(
     clippy::expect_used,
     reason = "a benchmark without its data should stop loudly"
@@ -28,6 +30,14 @@ fn classification(c: &mut Criterion) {
     });
     group.bench_function("off-topic fallback", |b| {
         b.iter(|| matcher.classify(black_box("how do I export last month's invoices to CSV?")))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("train");
+    group.sample_size(20);
+    let name = format!("{} examples", project.examples.len());
+    group.bench_function(name, |b| {
+        b.iter(|| Matcher::train(black_box(&project), Thresholds::default()))
     });
     group.finish();
 }

@@ -81,6 +81,19 @@ impl Bot {
                 }
             }
         }
+        for slot in &project.domain.slots {
+            if slot.mappings.iter().any(|m| {
+                matches!(
+                    m.source,
+                    crate::nlu::domain::MappingSource::FromTriggerIntent { .. }
+                )
+            }) {
+                warnings.push(format!(
+                    "slot `{}`: `from_trigger_intent` mappings are not supported; they fill nothing",
+                    slot.name
+                ));
+            }
+        }
         for warning in &warnings {
             tracing::warn!("{warning}");
         }

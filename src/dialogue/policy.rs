@@ -310,6 +310,7 @@ impl Policy {
         'stories: for story in &project.stories {
             let mut items: Vec<Item> = Vec::new();
             let mut predictions: Vec<(Vec<Item>, ActionId)> = Vec::new();
+            let mut ignored_state_steps = false;
             for step in &story.steps {
                 match step {
                     Step::Intent { name, .. } => {
@@ -332,7 +333,17 @@ impl Policy {
                         story_actions.insert(name.clone());
                         items.push(Item::Action(name.clone()));
                     }
-                    Step::ActiveLoop(_) | Step::SlotWasSet(_) => {}
+                    Step::ActiveLoop(_) | Step::SlotWasSet(_) => {
+                        if !ignored_state_steps {
+                            ignored_state_steps = true;
+                            warnings.push(format!(
+                                "story `{}`: `slot_was_set` and `active_loop` steps are not \
+                                 matched (stories match on intents and actions; use a rule \
+                                 with a `condition` to branch on a slot)",
+                                story.name
+                            ));
+                        }
+                    }
                 }
             }
             if matches!(items.last(), Some(Item::Action(_))) {
@@ -509,5 +520,76 @@ fn add_conditions(conditions: &mut Vec<Condition>, step: &Step) {
             }
         }
         Step::Intent { .. } | Step::Action(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nlu::{Classification, IntentScore};
+
+    fn policy(rules: &str) -> Policy {
+        let project = Project::from_sources([
+            (
+                "domain.yml",
+                "intents: [greet, affirm, deny]\nresponses:\n  utter_hi: [{text: hi}]\n  utter_offer: [{text: offer}]\n  utter_yes: [{text: yes}]\n  utter_more: [{text: more}]\n",
+            ),
+            ("rules.yml", rules),
+        ])
+        .unwrap();
+        let (policy, warnings) = Policy::new(&project, &Actions::new(&project), 5);
+        assert!(
+            warnings.iter().all(|w| w.contains("unknown")),
+            "{warnings:?}"
+        );
+        policy
+    }
+
+    fn said(tracker: &mut Tracker, intent: &str) {
+        let score = IntentScore {
+            name: intent.into(),
+            confidence: 1.0,
+        };
+        let c = Classification {
+            intent: score.clone(),
+            ranking: vec![score],
+            entities: Vec::new(),
+        };
+        tracker.user_uttered(intent, &c);
+    }
+
+    /// Runs predictions until listen, recording each action.
+    fn run(policy: &Policy, tracker: &mut Tracker) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let (action, _) = policy.predict(tracker, false);
+            if action == ActionId::Listen || out.len() > 5 {
+                return out;
+            }
+            tracker.action(action.name());
+            out.push(action.name().to_owned());
+        }
+    }
+
+    #[test]
+    fn context_rules_conversation_start_and_wait_for_user_input() {
+        let p = policy(
+            "rules:\n- rule: start\n  conversation_start: true\n  steps:\n  - intent: greet\n  - action: utter_hi\n  - action: utter_offer\n- rule: accept\n  steps:\n  - action: utter_offer\n  - intent: affirm\n  - action: utter_yes\n  wait_for_user_input: false\n- rule: then more\n  steps:\n  - action: utter_yes\n  - action: utter_more\n- rule: bad\n  steps:\n  - intent: deny\n  - action: utter_nothing\n",
+        );
+        let mut t = Tracker::default();
+        said(&mut t, "greet");
+        assert_eq!(run(&p, &mut t), ["utter_hi", "utter_offer"]);
+        said(&mut t, "affirm");
+        assert_eq!(
+            run(&p, &mut t),
+            ["utter_yes", "utter_more"],
+            "no wait after the accept rule"
+        );
+        // The same words out of context: no rule; the core fallback answers.
+        said(&mut t, "affirm");
+        assert_eq!(p.predict(&t, false).0, ActionId::DefaultFallback);
+        // conversation_start: a greet later on is not covered.
+        said(&mut t, "greet");
+        assert_eq!(p.predict(&t, false).1, Reason::CoreFallback);
     }
 }
