@@ -106,12 +106,13 @@ impl ActionServer {
 
 /// The tracker as Rasa sends it to the action server.
 pub fn tracker_json(sender: &str, tracker: &Tracker) -> Json {
-    let latest = tracker.latest().map_or(Json::Null, |c| {
+    let latest = tracker.latest().map_or(Json::Null, |l| {
+        let intent = json!({"name": l.intent, "confidence": l.confidence});
         json!({
-            "intent": c.intent,
-            "entities": c.entities,
-            "text": tracker.latest_text(),
-            "intent_ranking": c.ranking,
+            "intent": intent,
+            "entities": l.entities,
+            "text": l.text,
+            "intent_ranking": [intent],
         })
     });
     json!({

@@ -103,7 +103,10 @@ impl Conversations {
         let start = TurnStart {
             first_reply: !c.greeted,
             history: c.turns.iter().cloned().collect(),
-            tracker: c.tracker.clone(),
+            // Taken, not cloned (a turn should not copy 64 events): the turn
+            // puts it back in `finish_turn`. A second message of the same
+            // conversation while one is in flight starts from a fresh state.
+            tracker: std::mem::take(&mut c.tracker),
         };
         c.greeted = true;
         self.push(&mut c, Role::User, user_text);

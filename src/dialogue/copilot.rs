@@ -264,7 +264,8 @@ impl Copilot {
         };
         let name = email.as_deref().and_then(display_name);
         let conversation = ConversationKey::new(&message.visitor, &message.sender);
-        let start = inner.conversations.begin_turn(&conversation, &message.text);
+        let mut start = inner.conversations.begin_turn(&conversation, &message.text);
+        let mut tracker = std::mem::take(&mut start.tracker);
         let has_activity = activity.has_activity();
         let turn = TurnContext {
             message,
@@ -282,8 +283,7 @@ impl Copilot {
                 intent: intent.to_owned(),
             })
             .inc();
-        let mut tracker = turn.start.tracker.clone();
-        tracker.ensure_initial(inner.bot.initial_slots());
+        tracker.ensure_initial(|| inner.bot.initial_slots());
         tracker.user_uttered(&message.text, &classification);
         slots::extract(&inner.bot.slots, &mut tracker);
         let mut messages = Vec::new();

@@ -395,7 +395,7 @@ impl Policy {
             // A rule conditioned on this loop handles the unhappy path;
             // otherwise the loop takes the message.
             let wanted = Condition::ActiveLoop(Some(active.to_owned()));
-            let loop_rule = self.best_rule(&history, tracker, |p| p.conditions.contains(&wanted));
+            let loop_rule = self.best_rule(history, tracker, |p| p.conditions.contains(&wanted));
             return match loop_rule {
                 Some(point) => (
                     point.action.clone(),
@@ -410,13 +410,13 @@ impl Policy {
             // The form asked for a slot: wait for the answer.
             return (ActionId::Listen, Reason::ActiveLoop);
         }
-        if let Some(point) = self.best_rule(&history, tracker, |_| true) {
+        if let Some(point) = self.best_rule(history, tracker, |_| true) {
             return (
                 point.action.clone(),
                 Reason::Rule(self.rule_names[point.rule].clone()),
             );
         }
-        if let Some(action) = self.remembered(&history) {
+        if let Some(action) = self.remembered(history) {
             return (action, Reason::Story);
         }
         if after_user {

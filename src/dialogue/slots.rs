@@ -10,10 +10,14 @@ use crate::nlu::domain::{MappingSource, SlotDef, SlotKind, SlotMapping};
 
 /// Sets every slot a mapping fills from the latest message.
 pub fn extract(slots: &[SlotDef], tracker: &mut Tracker) {
+    if slots.is_empty() {
+        return;
+    }
     let Some(latest) = tracker.latest() else {
         return;
     };
-    let intent = latest.intent.name.clone();
+    let intent = latest.intent.to_owned();
+    let text = latest.text.to_owned();
     let mut updates = Vec::new();
     for slot in slots {
         for mapping in &slot.mappings {
@@ -34,7 +38,7 @@ pub fn extract(slots: &[SlotDef], tracker: &mut Tracker) {
                             && (group.is_none() || e.group == *group)
                     })
                     .map(|e| e.value.clone()),
-                MappingSource::FromText => Some(Json::String(tracker.latest_text().to_owned())),
+                MappingSource::FromText => Some(Json::String(text.clone())),
                 MappingSource::FromIntent { value } if !mapping.intent.is_empty() => {
                     Some(value.clone())
                 }

@@ -10,7 +10,7 @@ use serde_json::{Value as Json, json};
 use crate::nlu::{Classification, Entity};
 
 /// Events kept per conversation.
-const MAX_EVENTS: usize = 64;
+const MAX_EVENTS: usize = 32;
 
 /// The slot a form is asking for (Rasa's name).
 pub const REQUESTED_SLOT: &str = "requested_slot";
@@ -29,6 +29,15 @@ pub enum Event {
     ActiveLoop(Option<String>),
 }
 
+/// The latest user message, borrowed from the tracker.
+#[derive(Debug, Clone, Copy)]
+pub struct Latest<'a> {
+    pub text: &'a str,
+    pub intent: &'a str,
+    pub confidence: f32,
+    pub entities: &'a [Entity],
+}
+
 /// A step of the history as rules and stories see it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Item {
@@ -39,10 +48,11 @@ pub enum Item {
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
     events: VecDeque<Event>,
+    /// The user and action events as rules and stories see them, kept
+    /// alongside `events` so a prediction copies nothing.
+    items: Vec<Item>,
     slots: HashMap<String, Json>,
     active_loop: Option<String>,
-    latest: Option<Classification>,
-    latest_text: String,
     /// Slots given a value since the latest user message.
     set_this_turn: Vec<String>,
     /// The domain's initial slot values are in.
@@ -61,9 +71,9 @@ impl Tracker {
 
     /// Sets the initial slot values on a tracker that started empty (the
     /// conversation memory does not know the domain).
-    pub fn ensure_initial(&mut self, initial: impl IntoIterator<Item = (String, Json)>) {
+    pub fn ensure_initial(&mut self, initial: impl FnOnce() -> Vec<(String, Json)>) {
         if !self.initialised {
-            for (name, value) in initial {
+            for (name, value) in initial() {
                 if !value.is_null() {
                     self.slots.entry(name).or_insert(value);
                 }
@@ -73,16 +83,23 @@ impl Tracker {
     }
 
     fn push(&mut self, event: Event) {
+        match &event {
+            Event::User { intent, .. } => self.items.push(Item::User(intent.clone())),
+            Event::Action(name) => self.items.push(Item::Action(name.clone())),
+            _ => {}
+        }
         self.events.push_back(event);
         while self.events.len() > MAX_EVENTS {
-            self.events.pop_front();
+            if let Some(Event::User { .. } | Event::Action(_)) = self.events.pop_front()
+                && !self.items.is_empty()
+            {
+                self.items.remove(0);
+            }
         }
     }
 
     pub fn user_uttered(&mut self, text: &str, classification: &Classification) {
         self.set_this_turn.clear();
-        self.latest = Some(classification.clone());
-        self.latest_text = text.to_owned();
         self.push(Event::User {
             text: text.to_owned(),
             intent: classification.intent.name.clone(),
@@ -118,8 +135,15 @@ impl Tracker {
     /// fallback does not become part of the story.
     pub fn revert_user_utterance(&mut self) {
         while let Some(event) = self.events.pop_back() {
-            if matches!(event, Event::User { .. }) {
-                break;
+            match event {
+                Event::User { .. } => {
+                    self.items.pop();
+                    break;
+                }
+                Event::Action(_) => {
+                    self.items.pop();
+                }
+                _ => {}
             }
         }
     }
@@ -148,29 +172,32 @@ impl Tracker {
         self.slots.get(REQUESTED_SLOT).and_then(Json::as_str)
     }
 
-    pub fn latest(&self) -> Option<&Classification> {
-        self.latest.as_ref()
-    }
-
-    pub fn latest_text(&self) -> &str {
-        &self.latest_text
+    /// The latest user message still in the tracker.
+    pub fn latest(&self) -> Option<Latest<'_>> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::User {
+                text,
+                intent,
+                confidence,
+                entities,
+            } => Some(Latest {
+                text,
+                intent,
+                confidence: *confidence,
+                entities,
+            }),
+            _ => None,
+        })
     }
 
     /// User intents and bot actions, oldest first.
-    pub fn items(&self) -> Vec<Item> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::User { intent, .. } => Some(Item::User(intent.clone())),
-                Event::Action(name) => Some(Item::Action(name.clone())),
-                _ => None,
-            })
-            .collect()
+    pub fn items(&self) -> &[Item] {
+        &self.items
     }
 
-    /// Entities of the latest user message, if it is the last item.
+    /// Entities of the latest user message.
     pub fn latest_entities(&self) -> &[Entity] {
-        self.latest.as_ref().map_or(&[], |c| c.entities.as_slice())
+        self.latest().map_or(&[], |l| l.entities)
     }
 
     pub fn latest_action(&self) -> Option<&str> {

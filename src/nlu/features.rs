@@ -85,14 +85,14 @@ pub type Vector = Vec<(u32, f32)>;
 
 /// The features seen in training and their inverse document frequencies.
 pub struct Vocabulary {
-    ids: HashMap<Feature, u32>,
+    ids: HashMap<Feature, u32, foldhash::fast::FixedState>,
     idf: Vec<f32>,
 }
 
 impl Vocabulary {
     /// Smoothed IDF as scikit-learn computes it: `ln((1+n)/(1+df)) + 1`.
     pub fn fit(documents: &[Vec<(Feature, f32)>]) -> Self {
-        let mut ids: HashMap<Feature, u32> = HashMap::new();
+        let mut ids: HashMap<Feature, u32, foldhash::fast::FixedState> = HashMap::default();
         let mut df: Vec<f32> = Vec::new();
         for doc in documents {
             for (feature, _) in doc {
