@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Score a running Rasa's NLU (e.g. DIET) on a dev set: reference numbers only.
 
-Not run in CI. Rasa 3.6 needs Python 3.8-3.10; one way (2 cores: about 5 min):
+Not run in CI. Rasa 3.6 needs Python 3.8-3.10; one way (2 cores: training about 10 min under nice):
 
     ~/.pyenv/versions/3.10.13/bin/python -m venv /tmp/rasa36
     /tmp/rasa36/bin/pip install 'rasa==3.6.21'
