@@ -1,10 +1,9 @@
-//! `rasa::Project::from_sources` with the input as one file's text; when it
+//! `nlu::Project::from_sources` with the input as one file's text; when it
 //! loads, train the matcher on it and classify a few messages. Nothing may
 //! panic and confidences stay within [0, 1].
 #![no_main]
 
-use copilot_server::nlu::Matcher;
-use copilot_server::rasa::Project;
+use copilot_server::nlu::{Matcher, Project, Thresholds};
 use libfuzzer_sys::fuzz_target;
 
 const MESSAGES: [&str; 6] = [
@@ -20,8 +19,8 @@ fuzz_target!(|text: &str| {
     let Ok(project) = Project::from_sources([("data/nlu.yml", text)]) else {
         return;
     };
-    let matcher = Matcher::train(&project, 0.18, 0.0);
-    let firsts = project.examples.iter().take(3).map(|(_, e)| e.as_str());
+    let matcher = Matcher::train(&project, Thresholds::default());
+    let firsts = project.examples.iter().take(3).map(|e| e.text.as_str());
     for message in MESSAGES.into_iter().chain(firsts) {
         let c = matcher.classify(message);
         assert!(
