@@ -102,10 +102,6 @@ impl Matcher {
         self.intents.iter().any(|i| i == intent)
     }
 
-    pub fn thresholds(&self) -> Thresholds {
-        self.thresholds
-    }
-
     pub fn classify(&self, text: &str) -> Classification {
         // IMPORTANT: only intents the project knows; anything else would let a
         // client mint intent names (and metric series) at will.

@@ -271,3 +271,22 @@ where
     .await
     .ok()
 }
+
+/// The Python of a virtualenv that can `import module` (CI's sets
+/// `COPILOT_PYTHON`), else a few usual local ones.
+pub fn python_with(module: &str) -> Option<String> {
+    let candidates = [
+        std::env::var("COPILOT_PYTHON").ok(),
+        Some("/tmp/copilot-ci-venv/bin/python".to_owned()),
+        Some("/tmp/autoplay-venv/bin/python".to_owned()),
+        Some("/tmp/v/bin/python".to_owned()),
+    ];
+    candidates.into_iter().flatten().find(|python| {
+        std::process::Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}

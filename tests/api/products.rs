@@ -579,21 +579,9 @@ async fn the_cli_refuses_a_taken_id_with_a_message() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("already registered"));
 }
 
-/// The Python interpreter of a virtualenv with autoplay-sdk, if there is one.
-fn python_with_sdk() -> Option<String> {
-    let candidates = [
-        std::env::var("COPILOT_PYTHON").ok(),
-        Some("/tmp/autoplay-venv/bin/python".to_owned()),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| std::path::Path::new(p).exists())
-}
-
 #[tokio::test]
 async fn the_real_autoplay_sdk_onboards_against_us_unchanged() {
-    let Some(python) = python_with_sdk() else {
+    let Some(python) = crate::helpers::python_with("autoplay_sdk.admin.onboard") else {
         assert!(
             std::env::var("COPILOT_REQUIRE_PYTHON").is_err(),
             "COPILOT_REQUIRE_PYTHON is set but no virtualenv with autoplay-sdk was found"

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -61,19 +62,7 @@ pub struct ActionServer {
 /// The Python of a virtualenv with rasa-sdk, if there is one. CI sets
 /// `COPILOT_PYTHON` (and `COPILOT_REQUIRE_PYTHON`, so a missing one fails).
 fn python_with_rasa_sdk() -> Option<String> {
-    let candidates = [
-        std::env::var("COPILOT_PYTHON").ok(),
-        Some("/tmp/copilot-ci-venv/bin/python".to_owned()),
-        Some("/tmp/v/bin/python".to_owned()),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import rasa_sdk"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let found = crate::helpers::python_with("rasa_sdk");
     if found.is_none() {
         assert!(
             std::env::var("COPILOT_REQUIRE_PYTHON").is_err(),
@@ -142,16 +131,11 @@ async fn fixture_app(action_endpoint: Option<&str>) -> TestApp {
 }
 
 async fn rest_turn(app: &TestApp, sender: &str, message: &str) -> Vec<Value> {
-    let items: Vec<Value> = app
-        .client
-        .post(app.url("/webhooks/rest/webhook"))
-        .json(&json!({ "sender": sender, "message": message }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({ "sender": sender, "message": message });
+    let response = app
+        .send_json(Method::POST, "/webhooks/rest/webhook", None, &body)
+        .await;
+    let items: Vec<Value> = response.json().await.unwrap();
     items
         .into_iter()
         .map(|mut item| {
@@ -288,16 +272,11 @@ async fn model_parse_finds_the_entities_rasa_found() {
     let text = std::fs::read_to_string(fixture_dir().join("parse.yml")).unwrap();
     let parses: Parses = serde_yaml_ng::from_str(&text).unwrap();
     for parse in parses.parses {
-        let body: Value = app
-            .client
-            .post(app.url("/model/parse"))
-            .json(&json!({ "text": parse.text }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let request = json!({ "text": parse.text });
+        let response = app
+            .send_json(Method::POST, "/model/parse", None, &request)
+            .await;
+        let body: Value = response.json().await.unwrap();
         assert_eq!(body["intent"]["name"], parse.intent, "{}", parse.text);
         // Extractor names and confidences are ours; what was found is Rasa's.
         let fields = |e: &Value| {
