@@ -32,8 +32,24 @@ pub enum ProductsCommand {
         /// Use this webhook secret instead of a generated one.
         #[arg(long)]
         webhook_secret: Option<String>,
+        /// Push every stream payload to this URL (http or https, public address).
+        #[arg(long)]
+        forward_url: Option<String>,
+        /// Sign pushes with this secret (`X-Connector-Signature`).
+        #[arg(long, requires = "forward_url")]
+        forward_secret: Option<String>,
         #[command(flatten)]
         output: Output,
+    },
+    /// Set (or, with an empty --url, stop) push delivery of a product's stream.
+    Forward {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        url: String,
+        /// Sign pushes with this secret (`X-Connector-Signature`).
+        #[arg(long)]
+        secret: Option<String>,
     },
     /// List products (no secrets).
     List {
@@ -81,6 +97,9 @@ pub enum Error {
     /// The product operation was refused or failed.
     #[error(transparent)]
     Products(#[from] products::Error),
+    /// `--forward-url` / `--url` was refused.
+    #[error("forward url {0}")]
+    ForwardUrl(#[from] crate::domain::UrlError),
     /// `--id` is not a product id.
     #[error("--id {0}; use 1-64 characters of a-z, 0-9, '-' or '_'")]
     Id(#[from] IdError),
@@ -94,6 +113,20 @@ fn base_url(settings: &Settings) -> String {
     } else {
         configured.to_owned()
     }
+}
+
+/// A checked push target; `None` for an empty URL (push off).
+async fn forward(
+    settings: &Settings,
+    url: &str,
+    secret: Option<String>,
+) -> Result<Option<products::Forward>, Error> {
+    if url.trim().is_empty() {
+        return Ok(None);
+    }
+    let url = crate::domain::ForwardUrl::parse(url)?;
+    crate::stream::check_forward_url(&url, settings.stream.allow_private_forward).await?;
+    Ok(Some(products::Forward { url, secret }))
 }
 
 /// Runs one products command; the result is what to print on stdout.
@@ -113,17 +146,43 @@ pub async fn run_products(settings: &Settings, command: ProductsCommand) -> Resu
             id,
             contact_email,
             webhook_secret,
+            forward_url,
+            forward_secret,
             output,
         } => {
             let id = ProductId::parse(&id)?;
+            let forward = match forward_url {
+                Some(url) => forward(settings, &url, forward_secret).await?,
+                None => None,
+            };
             let credentials = products
                 .register(Registration {
                     id: id.clone(),
                     contact_email,
                     webhook_secret,
+                    forward,
                 })
                 .await?;
             Ok(onboarded(&id, credentials, &output))
+        }
+        ProductsCommand::Forward { id, url, secret } => {
+            let id = ProductId::parse(&id)?;
+            let target = forward(settings, &url, secret).await?;
+            let on = target.is_some();
+            products
+                .update(
+                    &id,
+                    products::Changes {
+                        forward: Some(target),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            Ok(if on {
+                format!("{id}: stream payloads are pushed to {url}")
+            } else {
+                format!("{id}: push delivery off")
+            })
         }
         ProductsCommand::List { output } => {
             let all = products.list().await?;

@@ -19,6 +19,7 @@ pub const DEMO_WEBHOOK_SECRET: &str = "demo-secret-change-me";
 /// The demo product's public API key (so the README's curl examples work);
 /// using it off loopback earns a warning too.
 pub const DEMO_API_KEY: &str = "demo-api-key-change-me";
+const DEMO_STREAM_KEY: &str = "demo-stream-key-change-me";
 
 /// Time kept back from the HTTP timeout for answering after the LLM gave up.
 const REPLY_MARGIN_MS: u64 = 1_000;
@@ -65,6 +66,34 @@ pub struct Settings {
     pub socketio: SocketIoSettings,
     pub proactive: ProactiveSettings,
     pub llm: LlmSettings,
+    pub stream: StreamSettings,
+}
+
+/// `[stream]`: the activity stream (`GET /stream/{product}`) and push delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// An `event: heartbeat` frame after this long without frames.
+    #[serde(deserialize_with = "seconds")]
+    pub heartbeat_seconds: Duration,
+    /// Recent frames kept per product for clients reconnecting with `Last-Event-ID`.
+    pub replay_events: usize,
+    /// Frames a subscriber may fall behind by before it loses the oldest.
+    pub subscriber_queue: usize,
+    /// SSE subscribers one product may have at once.
+    pub max_subscribers: usize,
+    /// Let `forward_url` point at loopback and private addresses.
+    pub allow_private_forward: bool,
+    /// One push attempt's time limit.
+    #[serde(rename = "forward_timeout_seconds", deserialize_with = "seconds")]
+    pub forward_timeout: Duration,
+    /// Wait before the first retry; doubled per retry up to `forward_max_retry_seconds`.
+    #[serde(rename = "forward_first_retry_seconds", deserialize_with = "seconds")]
+    pub forward_first_retry: Duration,
+    #[serde(rename = "forward_max_retry_seconds", deserialize_with = "seconds")]
+    pub forward_max_retry: Duration,
+    /// Attempts per payload before it is dropped.
+    pub forward_max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -409,6 +438,9 @@ impl Settings {
                     || p.api_key
                         .as_ref()
                         .is_some_and(|k| k.expose_secret() == DEMO_API_KEY)
+                    || p.stream_key
+                        .as_ref()
+                        .is_some_and(|k| k.expose_secret() == DEMO_STREAM_KEY)
             })
             .map(|p| p.id.as_str())
             .collect()

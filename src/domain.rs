@@ -195,3 +195,142 @@ impl Visitor {
         Some((self.product.as_ref()?, self.user.as_ref()?))
     }
 }
+
+/// Why a `forward_url` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("is not a URL")]
+    NotAUrl,
+    #[error("must be http or https")]
+    Scheme,
+    #[error("must not hold a user name or password")]
+    Credentials,
+    #[error("has no host")]
+    NoHost,
+    #[error("points at a loopback, private or link-local address ({0})")]
+    Private(std::net::IpAddr),
+    #[error("host {0} does not resolve")]
+    Unresolved(String),
+}
+
+/// Where a product's stream payloads are pushed: an absolute http(s) URL with
+/// a host and no credentials. Whether its host is public is checked when it is
+/// set and again at every connection (see `stream::forward`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardUrl(url::Url);
+
+impl ForwardUrl {
+    pub fn parse(raw: &str) -> Result<Self, UrlError> {
+        let url = url::Url::parse(raw.trim()).map_err(|_| UrlError::NotAUrl)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(UrlError::Scheme);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlError::Credentials);
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(UrlError::NoHost);
+        }
+        Ok(Self(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn url(&self) -> &url::Url {
+        &self.0
+    }
+
+    /// The host when it is an IP literal.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        match self.0.host()? {
+            url::Host::Ipv4(ip) => Some(ip.into()),
+            url::Host::Ipv6(ip) => Some(ip.into()),
+            url::Host::Domain(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ForwardUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// True for addresses on the public internet: not loopback, private (RFC 1918,
+/// unique-local), link-local (cloud metadata lives there), CGNAT, unspecified,
+/// broadcast, multicast or documentation ranges. The SSRF check for `forward_url`.
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0)
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod forward_url_tests {
+    use super::*;
+
+    #[test]
+    fn forward_urls_are_http_with_a_host_and_no_credentials() {
+        assert!(ForwardUrl::parse("https://hooks.example.com/copilot").is_ok());
+        assert_eq!(ForwardUrl::parse("ftp://x.com/"), Err(UrlError::Scheme));
+        assert_eq!(ForwardUrl::parse("nonsense"), Err(UrlError::NotAUrl));
+        assert_eq!(
+            ForwardUrl::parse("https://u:p@x.com/"),
+            Err(UrlError::Credentials)
+        );
+        assert_eq!(
+            ForwardUrl::parse("http://127.0.0.1:9/x").unwrap().ip(),
+            Some("127.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public_ip(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+            assert!(is_public_ip(public.parse().unwrap()), "{public}");
+        }
+    }
+}

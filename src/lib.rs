@@ -8,6 +8,7 @@
 //! - `db`         SQLite through sqlx: migrations and the storage traits' SQL
 //! - `ingest`     pure: bytes → `Event` → `Action` (wire shapes, elements_chain, URLs, auth)
 //! - `context`    bounded store of actions, summaries, the user index, de-duplication
+//! - `stream`     the activity stream: SSE fan-out with replay, push delivery
 //! - `proactive`  per-session state machine + triggers over `context`
 //! - `nlu`        Rasa project files, the intent classifier, entities
 //! - `dialogue`   one chat turn: rules → responses or an activity answer (prompt, offline)
@@ -33,5 +34,6 @@ pub mod proactive;
 pub mod products;
 pub mod startup;
 pub mod state;
+pub mod stream;
 pub mod telemetry;
 pub mod web;

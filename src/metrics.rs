@@ -105,6 +105,19 @@ pub struct Metrics {
     pub rate_limited: Family<LimitLabels, Counter>,
     /// Chats that claimed a user id without a valid hash (answered anonymously).
     pub identity_unverified: Family<ChannelLabels, Counter>,
+    /// Stream frames published, frames subscribers lost by falling behind, and
+    /// SSE subscribers connected now.
+    pub stream_frames: Counter,
+    pub stream_dropped: Counter,
+    pub stream_subscribers: Gauge,
+    /// Push deliveries by product and outcome: delivered, retried, rejected, failed, dropped.
+    pub forward: Family<ForwardLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ForwardLabels {
+    pub product: String,
+    pub outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -130,6 +143,30 @@ impl Metrics {
         let overloaded = Counter::default();
         let rate_limited = Family::<LimitLabels, Counter>::default();
         let identity_unverified = Family::<ChannelLabels, Counter>::default();
+        let stream_frames = Counter::default();
+        let stream_dropped = Counter::default();
+        let stream_subscribers = Gauge::default();
+        let forward = Family::<ForwardLabels, Counter>::default();
+        registry.register(
+            "stream_frames",
+            "Activity stream frames published",
+            stream_frames.clone(),
+        );
+        registry.register(
+            "stream_frames_dropped",
+            "Stream frames subscribers lost by falling behind",
+            stream_dropped.clone(),
+        );
+        registry.register(
+            "stream_subscribers",
+            "Activity stream (SSE) subscribers connected",
+            stream_subscribers.clone(),
+        );
+        registry.register(
+            "stream_push",
+            "Stream push deliveries by product and outcome",
+            forward.clone(),
+        );
         registry.register(
             "rate_limited",
             "Requests refused by an abuse limit",
@@ -204,6 +241,21 @@ impl Metrics {
             overloaded,
             rate_limited,
             identity_unverified,
+            stream_frames,
+            stream_dropped,
+            stream_subscribers,
+            forward,
+        }
+    }
+
+    pub fn forwarded(&self, product: &crate::domain::ProductId, outcome: &'static str, n: u64) {
+        if n > 0 {
+            self.forward
+                .get_or_create(&ForwardLabels {
+                    product: product.as_str().to_owned(),
+                    outcome,
+                })
+                .inc_by(n);
         }
     }
 

@@ -25,6 +25,7 @@ use crate::nlu::{self, Project};
 use crate::proactive::Proactive;
 use crate::products::{self, Products};
 use crate::state::{AppState, Shared};
+use crate::stream::{Forwarders, Hub};
 use crate::web;
 
 /// How long shutdown waits for background work (summaries) to finish.
@@ -51,6 +52,9 @@ pub enum StartupError {
     /// Products could not be read or seeded from the config file.
     #[error("could not load products: {0}")]
     Products(#[from] products::Error),
+    /// The push-delivery HTTP client could not be built (TLS backend).
+    #[error("could not build the stream push client: {0}")]
+    PushClient(#[from] reqwest::Error),
     /// The listen address could not be bound.
     #[error("could not bind {address}: {source}")]
     Bind {
@@ -156,9 +160,16 @@ impl Application {
         };
 
         let tasks = TaskTracker::new();
-        let store = ContextStore::new(
+        let stream = Hub::new(
+            settings.stream.replay_events,
+            settings.stream.subscriber_queue,
+            settings.stream.max_subscribers,
+            metrics.clone(),
+        );
+        let store = ContextStore::observed(
             &settings.context,
             summariser,
+            Some(Arc::new(stream.clone())),
             tasks.clone(),
             metrics.clone(),
         );
@@ -188,7 +199,16 @@ impl Application {
                 .run_refresh(settings.database.product_refresh_seconds, shutdown.clone()),
         );
         tasks.spawn(limits.run_pruning(shutdown.clone()));
+        let forwarders = Forwarders::new(
+            stream.clone(),
+            products.clone(),
+            settings.stream.clone(),
+            metrics.clone(),
+        )?;
+        forwarders.sync(&shutdown);
+        tasks.spawn(forwarders.run(settings.database.product_refresh_seconds, shutdown.clone()));
         let state = AppState::new(Shared {
+            stream,
             copilot,
             proactive,
             metrics,

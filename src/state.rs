@@ -35,6 +35,8 @@ pub struct Shared {
     pub products: Products,
     /// Actions, summaries and the user index.
     pub store: ContextStore,
+    /// The activity stream: SSE subscribers and push delivery read from it.
+    pub stream: crate::stream::Hub,
     /// Answers questions; shared by every channel.
     pub copilot: Copilot,
     /// Proactive triggers and per-session state machines.

@@ -193,8 +193,22 @@ struct Inner {
     users: Cache<UserKey, Arc<Mutex<UserState>>>,
     seen: Deduper,
     summariser: Arc<dyn Summariser>,
+    observer: Option<Arc<dyn SummaryObserver>>,
     tasks: TaskTracker,
     metrics: Metrics,
+}
+
+/// Told of every summary the moment it is stored (the activity stream
+/// publishes it). Called under the session's lock: it must not block.
+pub trait SummaryObserver: Send + Sync {
+    /// `replaces`: how many raw actions the summary replaced.
+    fn summary_stored(
+        &self,
+        product: &ProductId,
+        session: &SessionId,
+        summary: &str,
+        replaces: usize,
+    );
 }
 
 impl ContextStore {
@@ -202,6 +216,17 @@ impl ContextStore {
     pub fn new(
         settings: &ContextSettings,
         summariser: Arc<dyn Summariser>,
+        tasks: TaskTracker,
+        metrics: Metrics,
+    ) -> Self {
+        Self::observed(settings, summariser, None, tasks, metrics)
+    }
+
+    /// As `new`, telling `observer` of every stored summary.
+    pub fn observed(
+        settings: &ContextSettings,
+        summariser: Arc<dyn Summariser>,
+        observer: Option<Arc<dyn SummaryObserver>>,
         tasks: TaskTracker,
         metrics: Metrics,
     ) -> Self {
@@ -227,6 +252,7 @@ impl ContextStore {
                     Duration::from_secs(settings.dedupe_ttl_seconds.max(1)),
                 ),
                 summariser,
+                observer,
                 tasks,
                 metrics,
             }),
@@ -600,6 +626,14 @@ impl Inner {
                     // emptied slots were most of the store's memory.
                     state.actions.shrink_to(self.summary_threshold);
                     Metrics::count(&self.metrics.summaries, "stored", 1);
+                    if let (Some(observer), Some(summary)) = (&self.observer, &state.summary) {
+                        observer.summary_stored(
+                            &session.key.product,
+                            &session.key.session,
+                            &summary.text,
+                            job.actions.len(),
+                        );
+                    }
                     tracing::debug!(
                         session = %session.key.session,
                         covered = job.actions.len(),

@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
-use crate::domain::ProductId;
+use crate::domain::{ForwardUrl, ProductId};
 use crate::products::{KeyDigest, PreviousSecret, Product, ProductStore, StoreError};
 
 #[derive(Clone)]
@@ -23,7 +23,8 @@ impl SqliteProducts {
 
 const COLUMNS: &str = "id, contact_email, webhook_secret, previous_webhook_secret, \
      previous_secret_expires_at, stream_key_id, stream_key_digest, api_key_digest, \
-     identity_secret, identity_required, posthog_api_key, allowed_origins, created_at, updated_at";
+     identity_secret, identity_required, posthog_api_key, allowed_origins, created_at, updated_at, \
+     forward_url, forward_secret";
 
 fn backend(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error
@@ -85,6 +86,11 @@ fn product_from(row: &SqliteRow) -> Result<Product, StoreError> {
         serde_json::from_str(&origins).map_err(|e| corrupt(format!("allowed_origins: {e}")))?;
     let identity_secret: Option<String> = row.try_get("identity_secret").map_err(get)?;
     let webhook_secret: String = row.try_get("webhook_secret").map_err(get)?;
+    let forward_url: Option<String> = row.try_get("forward_url").map_err(get)?;
+    let forward_url = forward_url
+        .map(|u| ForwardUrl::parse(&u).map_err(|e| corrupt(format!("forward_url: {e}"))))
+        .transpose()?;
+    let forward_secret: Option<String> = row.try_get("forward_secret").map_err(get)?;
     Ok(Product {
         contact_email: row.try_get("contact_email").map_err(get)?,
         webhook_secret: webhook_secret.into(),
@@ -104,6 +110,8 @@ fn product_from(row: &SqliteRow) -> Result<Product, StoreError> {
         identity_required: row.try_get("identity_required").map_err(get)?,
         posthog_api_key: row.try_get("posthog_api_key").map_err(get)?,
         allowed_origins,
+        forward_url,
+        forward_secret: forward_secret.map(Into::into),
         created_at: from_millis(&raw_id, row.try_get("created_at").map_err(get)?)?,
         updated_at: from_millis(&raw_id, row.try_get("updated_at").map_err(get)?)?,
         id,
@@ -139,6 +147,8 @@ fn bind_all<'q>(
         .bind(origins)
         .bind(millis(p.created_at))
         .bind(millis(p.updated_at))
+        .bind(p.forward_url.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(p.forward_secret.as_ref().map(|s| s.expose_secret()))
 }
 
 #[async_trait]
@@ -162,7 +172,7 @@ impl ProductStore for SqliteProducts {
 
     async fn insert(&self, product: &Product) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO products ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO products ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         bind_all(sqlx::query(&sql), product)
             .execute(&self.pool)
@@ -177,7 +187,8 @@ impl ProductStore for SqliteProducts {
              previous_webhook_secret = ?4, previous_secret_expires_at = ?5, stream_key_id = ?6, \
              stream_key_digest = ?7, api_key_digest = ?8, identity_secret = ?9, \
              identity_required = ?10, posthog_api_key = ?11, allowed_origins = ?12, \
-             created_at = ?13, updated_at = ?14 WHERE id = ?1";
+             created_at = ?13, updated_at = ?14, forward_url = ?15, forward_secret = ?16 \
+             WHERE id = ?1";
         let result = bind_all(sqlx::query(sql), product)
             .execute(&self.pool)
             .await

@@ -1,5 +1,6 @@
 //! Ingest: PostHog webhook bodies in, typed events and human-readable actions out.
-//! Pure functions over bytes; the HTTP edge does auth and storage.
+//! Pure functions over bytes, and `deliver`, which hands the result to the
+//! stream and the store; the HTTP edge does auth.
 
 pub mod action;
 pub mod auth;
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 use crate::context::ContextStore;
 use crate::domain::{ProductId, SessionId};
+use crate::stream::{Hub, actions_payloads};
 
 /// What a delivery became.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -28,9 +30,15 @@ pub struct Delivered {
     pub sessions: Vec<SessionId>,
 }
 
-/// Classifies events, drops retried deliveries, stores the actions. Ignored
-/// events still teach the store a user's email (`$identify` carries `$set.email`).
-pub fn deliver(store: &ContextStore, product: &ProductId, events: &[Event]) -> Delivered {
+/// Classifies events, drops retried deliveries, publishes the new actions to
+/// the product's stream (when anyone listens), stores them. Ignored events
+/// still teach the store a user's email (`$identify` carries `$set.email`).
+pub fn deliver(
+    store: &ContextStore,
+    stream: &Hub,
+    product: &ProductId,
+    events: &[Event],
+) -> Delivered {
     let now = Utc::now();
     let mut delivered = Delivered::default();
     let mut actions = Vec::with_capacity(events.len());
@@ -56,6 +64,9 @@ pub fn deliver(store: &ContextStore, product: &ProductId, events: &[Event]) -> D
         if !delivered.sessions.contains(&action.session_id) {
             delivered.sessions.push(action.session_id.clone());
         }
+    }
+    if !actions.is_empty() && stream.wanted(product) {
+        stream.publish(product, actions_payloads(product, &actions, now));
     }
     store.record(product, actions);
     delivered

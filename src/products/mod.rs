@@ -20,7 +20,7 @@ pub use keys::KeyDigest;
 pub use store::{ProductStore, StoreError};
 
 use crate::config::ProductSettings;
-use crate::domain::ProductId;
+use crate::domain::{ForwardUrl, ProductId};
 
 /// A product as stored. Secrets needed for HMACs are kept; keys that are only
 /// compared are digests.
@@ -40,6 +40,9 @@ pub struct Product {
     pub posthog_api_key: Option<String>,
     /// Browser origins allowed for sockets and captures; empty = any.
     pub allowed_origins: Vec<String>,
+    /// Where stream payloads are pushed, signed with `forward_secret`.
+    pub forward_url: Option<ForwardUrl>,
+    pub forward_secret: Option<SecretString>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -92,6 +95,8 @@ impl Product {
             identity_required: false,
             posthog_api_key: None,
             allowed_origins: Vec::new(),
+            forward_url: None,
+            forward_secret: None,
             created_at: now,
             updated_at: now,
         }
@@ -116,6 +121,16 @@ pub struct Registration {
     pub contact_email: String,
     /// The caller's own webhook secret; one is generated when absent.
     pub webhook_secret: Option<String>,
+    /// Push delivery, if wanted (checked for SSRF at the edge).
+    pub forward: Option<Forward>,
+}
+
+/// Push delivery of the stream: the URL, and the secret payloads are signed
+/// with (`None`: unsigned; the SDK's receiver then accepts any body).
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub url: ForwardUrl,
+    pub secret: Option<String>,
 }
 
 /// What a rotation replaces. The webhook secret always changes (to `Some`
@@ -135,6 +150,8 @@ pub struct Changes {
     pub contact_email: Option<String>,
     pub identity_required: Option<bool>,
     pub allowed_origins: Option<Vec<String>>,
+    /// `Some(None)` turns push delivery off.
+    pub forward: Option<Option<Forward>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -280,6 +297,11 @@ impl Products {
             .flatten()
     }
 
+    /// Every product as loaded, in no particular order.
+    pub fn all(&self) -> Vec<Arc<Product>> {
+        self.snapshot().by_id.values().cloned().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.snapshot().by_id.len()
     }
@@ -309,6 +331,9 @@ impl Products {
         product.contact_email = Some(registration.contact_email.trim().to_owned());
         // Onboarded products verify identities from the start (design §9).
         product.identity_required = true;
+        if let Some(forward) = registration.forward {
+            set_forward(&mut product, Some(forward));
+        }
         let mut credentials = Credentials {
             webhook_secret: Some(secret),
             ..Credentials::default()
@@ -385,6 +410,9 @@ impl Products {
         if let Some(origins) = changes.allowed_origins {
             product.allowed_origins = normalise_origins(&origins);
         }
+        if let Some(forward) = changes.forward {
+            set_forward(&mut product, forward);
+        }
         product.updated_at = Utc::now();
         if !self.inner.store.update(&product).await? {
             return Err(Error::NotFound(id.clone()));
@@ -425,6 +453,23 @@ impl Products {
             }
         }
         self.refresh().await
+    }
+}
+
+fn set_forward(product: &mut Product, forward: Option<Forward>) {
+    match forward {
+        Some(forward) => {
+            product.forward_url = Some(forward.url);
+            product.forward_secret = forward
+                .secret
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .map(Into::into);
+        }
+        None => {
+            product.forward_url = None;
+            product.forward_secret = None;
+        }
     }
 }
 

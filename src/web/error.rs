@@ -36,6 +36,12 @@ pub enum AppError {
     #[error("the API key is not valid")]
     BadApiKey,
     /// Who may call an admin endpoint, and how to become them.
+    #[error("the stream needs `Authorization: Bearer <stream key>` (unkey_key from onboarding)")]
+    MissingStreamKey,
+    #[error("the stream key is not valid for product '{0}'")]
+    BadStreamKey(ProductId),
+    #[error("{0}")]
+    TooManySubscribers(String),
     #[error("{0}")]
     Admin(AdminRefusal),
     /// A browser origin not in the product's `allowed_origins`.
@@ -144,6 +150,7 @@ impl AppError {
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
             StatusCode::CONFLICT => "conflict",
+            StatusCode::TOO_MANY_REQUESTS => "too_many",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ => "internal",
         }
@@ -158,7 +165,10 @@ impl AppError {
             | AppError::MissingApiKey
             | AppError::BadApiKey
             | AppError::MissingProjectKey
+            | AppError::MissingStreamKey
+            | AppError::BadStreamKey(_)
             | AppError::UnknownProjectKey(_) => StatusCode::UNAUTHORIZED,
+            AppError::TooManySubscribers(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Admin(refusal) => match refusal {
                 AdminRefusal::RegistrationClosed => StatusCode::FORBIDDEN,
                 AdminRefusal::NeedsAdmin | AdminRefusal::NeedsOwner(_) | AdminRefusal::BadToken => {

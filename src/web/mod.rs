@@ -1,6 +1,7 @@
 //! HTTP edge: the router, its layers (request id, trace, CORS, limits, timeout),
 //! `AppError` and `AppJson`, and every HTTP handler: ingest (webhook, capture),
-//! chat (Rasa REST, `/reply`), onboarding and the admin API, user deletion,
+//! chat (Rasa REST, `/reply`), the activity stream, onboarding and the admin
+//! API, user deletion,
 //! health, metrics, static files. Route tables hold no logic.
 
 pub mod assets;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod products;
 pub mod rasa_rest;
 pub mod reply;
+pub mod stream;
 pub mod users;
 pub mod webhook;
 
@@ -51,6 +53,7 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer) -> Router {
         .merge(reply::routes())
         .merge(products::routes())
         .merge(users::routes())
+        .merge(stream::routes())
         .fallback(assets::static_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // IMPORTANT: at capacity, shed load (503 + Retry-After) instead of queueing.

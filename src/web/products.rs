@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::{AdminRefusal, AppError, AppJson};
-use crate::domain::ProductId;
-use crate::products::{Credentials, Product, Registration, Rotation};
+use crate::domain::{ForwardUrl, ProductId};
+use crate::products::{Credentials, Forward, Product, Registration, Rotation};
 use crate::state::AppState;
+use crate::stream::check_forward_url;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -41,6 +42,11 @@ struct RegisterBody {
     webhook_secret: Option<String>,
     #[serde(default)]
     force_reregister: bool,
+    /// Push delivery; the SDK always sends both empty (no push).
+    #[serde(default)]
+    forward_url: Option<String>,
+    #[serde(default)]
+    forward_secret: Option<String>,
 }
 
 /// What onboarding answers: the connector's fields plus ours. Keys are shown
@@ -108,6 +114,30 @@ fn parse_product_id(raw: &str) -> Result<ProductId, AppError> {
     })
 }
 
+/// A `forward_url` (and its secret) from a request body: `None` when absent,
+/// `Some(None)` when empty (no push), else checked against SSRF.
+async fn parse_forward(
+    state: &AppState,
+    url: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<Option<Forward>>, AppError> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    if url.trim().is_empty() {
+        return Ok(Some(None));
+    }
+    let invalid = |e: crate::domain::UrlError| AppError::InvalidField {
+        field: "forward_url",
+        message: e.to_string(),
+    };
+    let url = ForwardUrl::parse(&url).map_err(invalid)?;
+    check_forward_url(&url, state.settings.stream.allow_private_forward)
+        .await
+        .map_err(invalid)?;
+    Ok(Some(Some(Forward { url, secret })))
+}
+
 fn require_owner(caller: &Caller, product: &ProductId) -> Result<(), AppError> {
     match caller {
         _ if caller.owns(product) => Ok(()),
@@ -130,6 +160,9 @@ async fn product_register(
     AppJson(body): AppJson<RegisterBody>,
 ) -> Result<(StatusCode, Json<Onboarded>), AppError> {
     let id = parse_product_id(&body.product_id)?;
+    let forward = parse_forward(&state, body.forward_url, body.forward_secret)
+        .await?
+        .flatten();
     // The store, not the in-memory snapshot: the CLI may have just added it.
     let exists = state.products.fetch(&id).await?.is_some();
     let credentials = if exists {
@@ -137,6 +170,20 @@ async fn product_register(
             return Err(AppError::ProductExists(id));
         }
         require_owner(&caller, &id)?;
+        // Only a given forward_url changes push delivery: the SDK always
+        // sends an empty one, which must not turn it off.
+        if let Some(forward) = forward {
+            state
+                .products
+                .update(
+                    &id,
+                    crate::products::Changes {
+                        forward: Some(Some(forward)),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+        }
         // The SDK requires a stream key in the answer, and only digests are
         // kept, so re-registration issues a new one with the new secret.
         state
@@ -173,6 +220,7 @@ async fn product_register(
                 id: id.clone(),
                 contact_email,
                 webhook_secret: body.webhook_secret,
+                forward,
             })
             .await
             .map_err(|e| match e {
@@ -198,6 +246,9 @@ pub struct ProductView {
     identity_required: bool,
     posthog_api_key: Option<String>,
     allowed_origins: Vec<String>,
+    /// Where the stream is pushed, and whether pushes are signed.
+    forward_url: Option<String>,
+    has_forward_secret: bool,
     /// When the webhook secret replaced by the last rotation stops working.
     previous_secret_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     created_at: chrono::DateTime<chrono::Utc>,
@@ -218,6 +269,8 @@ impl ProductView {
             identity_required: p.identity_required,
             posthog_api_key: p.posthog_api_key.clone(),
             allowed_origins: p.allowed_origins.clone(),
+            forward_url: p.forward_url.as_ref().map(|u| u.to_string()),
+            has_forward_secret: p.forward_secret.is_some(),
             previous_secret_expires_at: p.previous_webhook_secret.as_ref().map(|s| s.expires_at),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -280,6 +333,11 @@ struct UpdateBody {
     identity_required: Option<bool>,
     #[serde(default)]
     allowed_origins: Option<Vec<String>>,
+    /// Empty turns push delivery off.
+    #[serde(default)]
+    forward_url: Option<String>,
+    #[serde(default)]
+    forward_secret: Option<String>,
 }
 
 async fn product_update(
@@ -290,6 +348,16 @@ async fn product_update(
     AppJson(body): AppJson<UpdateBody>,
 ) -> Result<Json<ProductView>, AppError> {
     let product = owned_product(&state, &caller, &product_id).await?;
+    let forward = match (body.forward_url, body.forward_secret) {
+        // A new secret alone keeps the URL.
+        (None, Some(secret)) => product.forward_url.clone().map(|url| {
+            Some(Forward {
+                url,
+                secret: Some(secret),
+            })
+        }),
+        (url, secret) => parse_forward(&state, url, secret).await?,
+    };
     let updated = state
         .products
         .update(
@@ -298,6 +366,7 @@ async fn product_update(
                 contact_email: body.contact_email,
                 identity_required: body.identity_required,
                 allowed_origins: body.allowed_origins,
+                forward,
             },
         )
         .await?;

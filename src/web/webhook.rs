@@ -83,7 +83,7 @@ async fn receive(
     let product = product.id.clone();
 
     let events = ingest::parse_body(&body)?;
-    let delivered = ingest::deliver(&state.store, &product, &events);
+    let delivered = ingest::deliver(&state.store, &state.stream, &product, &events);
     settle(state, &product, &delivered).await;
     tracing::debug!(
         accepted = delivered.accepted,

@@ -21,5 +21,6 @@ mod rest;
 mod socket_client;
 mod socketio;
 mod socketio_v4;
+mod stream;
 mod users;
 mod webhook;
