@@ -82,6 +82,9 @@ pub struct StreamSettings {
     pub subscriber_queue: usize,
     /// SSE subscribers one product may have at once.
     pub max_subscribers: usize,
+    /// Frames that arrive within this long of each other go out in one write.
+    #[serde(rename = "batch_ms", deserialize_with = "millis")]
+    pub batch: Duration,
     /// Let `forward_url` point at loopback and private addresses.
     pub allow_private_forward: bool,
     /// One push attempt's time limit.
@@ -244,6 +247,11 @@ pub struct ProductSettings {
     /// Browser origins allowed for sockets and captures; empty = any.
     #[serde(default)]
     pub allowed_origins: Option<Vec<String>>,
+}
+
+/// Whole milliseconds as a `Duration`.
+fn millis<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    Ok(Duration::from_millis(u64::deserialize(deserializer)?))
 }
 
 /// Seconds (fractions allowed, so tests can use short windows) as a `Duration`;

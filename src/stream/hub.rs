@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
@@ -16,11 +17,25 @@ use super::payload::summary_payload;
 use crate::domain::{ProductId, SessionId};
 use crate::metrics::Metrics;
 
-/// One event-stream frame: its id and its JSON payload.
+/// One event-stream frame: its id, its JSON payload, and the frame as SSE
+/// bytes (`id: …\ndata: …\n\n`), encoded once for every subscriber.
 #[derive(Debug)]
 pub struct Frame {
     pub id: u64,
     pub data: Arc<str>,
+    pub sse: Bytes,
+}
+
+impl Frame {
+    fn new(id: u64, data: String) -> Self {
+        // Payloads are single-line JSON, so one `data:` line holds them.
+        let sse = Bytes::from(format!("id: {id}\ndata: {data}\n\n"));
+        Self {
+            id,
+            data: data.into(),
+            sse,
+        }
+    }
 }
 
 /// What a subscriber reads next.
@@ -43,6 +58,19 @@ impl Item {
             format!(r#"{{"type":"gap","missed":{missed},"restarted":true}}"#)
         } else {
             format!(r#"{{"type":"gap","missed":{missed}}}"#)
+        }
+    }
+
+    /// Appends the item as SSE. A gap has no `id:`, so a client's
+    /// `Last-Event-ID` stays on the last frame it really got.
+    pub fn write_sse(&self, out: &mut BytesMut) {
+        match self {
+            Item::Frame(frame) => out.extend_from_slice(&frame.sse),
+            Item::Gap { missed, restarted } => {
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(Self::gap_json(*missed, *restarted).as_bytes());
+                out.extend_from_slice(b"\n\n");
+            }
         }
     }
 }
@@ -128,10 +156,7 @@ impl Hub {
         };
         let mut ring = channel.state.lock();
         for data in payloads {
-            let frame = Arc::new(Frame {
-                id: ring.next_id,
-                data: data.into(),
-            });
+            let frame = Arc::new(Frame::new(ring.next_id, data));
             ring.next_id += 1;
             if self.inner.replay_events > 0 {
                 if ring.frames.len() == self.inner.replay_events {
@@ -243,6 +268,25 @@ impl Subscription {
                 })
             }
             Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next item if one is ready now, without waiting: lets a writer put
+    /// every queued frame into one write.
+    pub fn try_next(&mut self) -> Option<Item> {
+        if let Some(item) = self.backlog.pop_front() {
+            return Some(item);
+        }
+        match self.receiver.try_recv() {
+            Ok(frame) => Some(Item::Frame(frame)),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                self.metrics.stream_dropped.inc_by(missed);
+                Some(Item::Gap {
+                    missed,
+                    restarted: false,
+                })
+            }
+            Err(_) => None,
         }
     }
 }

@@ -47,6 +47,30 @@ pub async fn closed_loop(
     make: Arc<MakeRequest>,
     check: Option<Arc<CheckBody>>,
 ) -> LoadResult {
+    load(http, conns, duration, make, check, None).await
+}
+
+/// As `closed_loop`, but each worker sends one request per `every` (an open
+/// loop at `conns / every` requests per second, as long as answers keep up).
+pub async fn paced_loop(
+    http: &reqwest::Client,
+    conns: usize,
+    duration: Duration,
+    every: Duration,
+    make: Arc<MakeRequest>,
+    check: Option<Arc<CheckBody>>,
+) -> LoadResult {
+    load(http, conns, duration, make, check, Some(every)).await
+}
+
+async fn load(
+    http: &reqwest::Client,
+    conns: usize,
+    duration: Duration,
+    make: Arc<MakeRequest>,
+    check: Option<Arc<CheckBody>>,
+    every: Option<Duration>,
+) -> LoadResult {
     let start = Instant::now();
     let deadline = start + duration;
     let mut handles = Vec::with_capacity(conns);
@@ -57,7 +81,15 @@ pub async fn closed_loop(
         handles.push(tokio::spawn(async move {
             let mut rng = StdRng::from_os_rng();
             let mut r = LoadResult::default();
+            let mut pace = every.map(|every| {
+                let mut interval = tokio::time::interval(every);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                interval
+            });
             while Instant::now() < deadline {
+                if let Some(pace) = &mut pace {
+                    pace.tick().await;
+                }
                 let req = make(&http, &mut rng);
                 let t0 = Instant::now();
                 match req.send().await {

@@ -1,6 +1,6 @@
 //! loadgen: load, latency, connection and memory benchmarks for copilot-server.
 //!
-//! `cargo run --release -p loadgen -- <ingest|chat|connections|memory|soak|all> [options]`
+//! `cargo run --release -p loadgen -- <ingest|chat|connections|memory|soak|stream|all> [options]`
 //! (build the server first: `cargo build --release -p copilot-server -p loadgen`).
 //! By default each mode starts a fresh server (the copilot-server binary next to
 //! this one) on a free 127.0.0.1 port and stops it at the end; `--target URL`
@@ -13,6 +13,7 @@ mod http;
 mod modes;
 mod server;
 mod stats;
+mod stream;
 mod sys;
 
 use std::path::PathBuf;
@@ -34,7 +35,10 @@ pub enum Mode {
     Memory,
     /// Mixed ingest + chat at a fixed rate for N minutes, RSS sampled every 10 s.
     Soak,
-    /// ingest, chat, connections, memory, soak in order (see --skip).
+    /// Webhook ingest with and without S SSE subscribers on one product:
+    /// frames delivered, delivery lag, ingest rate.
+    Stream,
+    /// ingest, chat, connections, memory, soak, stream in order (see --skip).
     All,
 }
 
@@ -115,6 +119,14 @@ pub struct Cli {
     /// Seconds to wait before the last RSS reading.
     #[arg(long, default_value_t = 10)]
     pub settle: u64,
+
+    // stream
+    /// SSE subscribers on the demo product during the stream test.
+    #[arg(long, default_value_t = 100)]
+    pub subscribers: usize,
+    /// Webhooks per second in the stream test's paced phase.
+    #[arg(long, default_value_t = 2000.0)]
+    pub stream_rate: f64,
 
     // soak
     /// Soak length in minutes.
@@ -275,6 +287,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
         Mode::Connections,
         Mode::Memory,
         Mode::Soak,
+        Mode::Stream,
     ];
     let modes: Vec<Mode> = if cli.mode == Mode::All {
         order
@@ -292,6 +305,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
             Mode::Connections => modes::connections(&ctx).await,
             Mode::Memory => modes::memory(&ctx).await,
             Mode::Soak => modes::soak(&ctx).await,
+            Mode::Stream => stream::stream(&ctx).await,
             Mode::All => Ok(()),
         };
         if let Err(e) = result {

@@ -23,7 +23,7 @@ use crate::{Ctx, sys};
 const SECRET: &str = "demo-secret-change-me";
 
 /// CPU seconds used by the server and by loadgen over a phase.
-struct CpuMeter {
+pub struct CpuMeter {
     machine: Option<f64>,
     irq: Option<f64>,
     server: Option<f64>,
@@ -32,7 +32,7 @@ struct CpuMeter {
     start: Instant,
 }
 
-struct CpuUse {
+pub struct CpuUse {
     other_secs: Option<f64>,
     irq_secs: Option<f64>,
     server_secs: Option<f64>,
@@ -41,7 +41,7 @@ struct CpuUse {
 }
 
 impl CpuMeter {
-    fn start(server: &Server) -> Self {
+    pub fn start(server: &Server) -> Self {
         Self {
             machine: sys::machine_busy_secs(),
             irq: sys::machine_irq_secs(),
@@ -52,7 +52,7 @@ impl CpuMeter {
         }
     }
 
-    fn stop(&self) -> CpuUse {
+    pub fn stop(&self) -> CpuUse {
         let server = self
             .pid
             .and_then(sys::cpu_secs)
@@ -80,25 +80,25 @@ impl CpuMeter {
 }
 
 impl CpuUse {
-    fn server_pct(&self) -> String {
+    pub fn server_pct(&self) -> String {
         pct(self.server_secs, self.wall)
     }
-    fn client_pct(&self) -> String {
+    pub fn client_pct(&self) -> String {
         pct(self.client_secs, self.wall)
     }
     /// CPU used by other processes over the phase (100% = one core).
-    fn other_pct(&self) -> String {
+    pub fn other_pct(&self) -> String {
         pct(self.other_secs, self.wall)
     }
     /// Interrupt time (loopback TCP's softirqs) over the phase.
-    fn irq_pct(&self) -> String {
+    pub fn irq_pct(&self) -> String {
         pct(self.irq_secs, self.wall)
     }
     /// Server CPU microseconds per operation.
-    fn server_us_per(&self, ops: u64) -> String {
+    pub fn server_us_per(&self, ops: u64) -> String {
         per_op(self.server_secs, ops)
     }
-    fn client_us_per(&self, ops: u64) -> String {
+    pub fn client_us_per(&self, ops: u64) -> String {
         per_op(self.client_secs, ops)
     }
 }
@@ -272,7 +272,7 @@ async fn ingest_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verdict(met: bool) -> String {
+pub fn verdict(met: bool) -> String {
     if met {
         "MET".to_owned()
     } else {
