@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
 use super::payload::summary_payload;
@@ -93,7 +93,8 @@ struct Inner {
     replay_events: usize,
     subscriber_queue: usize,
     max_subscribers: usize,
-    channels: Mutex<HashMap<ProductId, Arc<Channel>>>,
+    /// Read on every ingest; written only when a product gets its channel.
+    channels: RwLock<HashMap<ProductId, Arc<Channel>>>,
     metrics: Metrics,
 }
 
@@ -122,7 +123,7 @@ impl Hub {
                 replay_events,
                 subscriber_queue: subscriber_queue.max(1),
                 max_subscribers,
-                channels: Mutex::new(HashMap::new()),
+                channels: RwLock::new(HashMap::new()),
                 metrics,
             }),
         }
@@ -131,11 +132,14 @@ impl Hub {
     /// True when someone listens to (or forwards) this product's stream, or
     /// did: only then are payloads worth building.
     pub fn wanted(&self, product: &ProductId) -> bool {
-        self.inner.channels.lock().contains_key(product)
+        self.inner.channels.read().contains_key(product)
     }
 
     fn channel(&self, product: &ProductId) -> Arc<Channel> {
-        let mut channels = self.inner.channels.lock();
+        if let Some(channel) = self.inner.channels.read().get(product) {
+            return Arc::clone(channel);
+        }
+        let mut channels = self.inner.channels.write();
         let channel = channels.entry(product.clone()).or_insert_with(|| {
             Arc::new(Channel {
                 state: Mutex::new(Ring {
@@ -151,7 +155,7 @@ impl Hub {
 
     /// Sends `payloads` (JSON) to the product's subscribers, if it has a channel.
     pub fn publish(&self, product: &ProductId, payloads: impl IntoIterator<Item = String>) {
-        let Some(channel) = self.inner.channels.lock().get(product).cloned() else {
+        let Some(channel) = self.inner.channels.read().get(product).cloned() else {
             return;
         };
         let mut ring = channel.state.lock();

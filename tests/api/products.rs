@@ -606,3 +606,66 @@ async fn the_real_autoplay_sdk_onboards_against_us_unchanged() {
     );
     assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_cli_sets_and_stops_push_delivery_and_refuses_private_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("copilot.db").display());
+    let refused = cli_output(
+        &db,
+        &[
+            "products",
+            "add",
+            "--id",
+            "acme",
+            "--contact-email",
+            "ops@acme.example",
+            "--forward-url",
+            "http://127.0.0.1:9000/hook",
+        ],
+    )
+    .await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("private"), "{stderr}");
+
+    cli(
+        &db,
+        &[
+            "products",
+            "add",
+            "--id",
+            "acme",
+            "--contact-email",
+            "ops@acme.example",
+            "--forward-url",
+            "https://93.184.216.34/hook",
+            "--forward-secret",
+            "push-secret",
+            "--json",
+        ],
+    )
+    .await;
+    let listed = cli(&db, &["products", "list", "--json"]).await;
+    let acme = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["product_id"] == "acme")
+        .unwrap();
+    assert_eq!(acme["forward_url"], "https://93.184.216.34/hook");
+    assert_eq!(acme["has_forward_secret"], true);
+
+    let off = cli_output(&db, &["products", "forward", "--id", "acme", "--url", ""]).await;
+    assert!(off.status.success());
+    assert!(String::from_utf8_lossy(&off.stdout).contains("push delivery off"));
+    let listed = cli(&db, &["products", "list", "--json"]).await;
+    let acme = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["product_id"] == "acme")
+        .unwrap();
+    assert_eq!(acme["forward_url"], Value::Null);
+    assert_eq!(acme["has_forward_secret"], false);
+}
