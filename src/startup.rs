@@ -206,9 +206,14 @@ impl Application {
             metrics.clone(),
         )?;
         forwarders.sync(&shutdown);
-        tasks.spawn(forwarders.run(settings.database.product_refresh_seconds, shutdown.clone()));
+        tasks.spawn(
+            forwarders
+                .clone()
+                .run(settings.database.product_refresh_seconds, shutdown.clone()),
+        );
         let state = AppState::new(Shared {
             stream,
+            forwarders,
             copilot,
             proactive,
             metrics,

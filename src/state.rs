@@ -37,6 +37,8 @@ pub struct Shared {
     pub store: ContextStore,
     /// The activity stream: SSE subscribers and push delivery read from it.
     pub stream: crate::stream::Hub,
+    /// Push delivery workers, started and stopped as products change.
+    pub forwarders: crate::stream::Forwarders,
     /// Answers questions; shared by every channel.
     pub copilot: Copilot,
     /// Proactive triggers and per-session state machines.

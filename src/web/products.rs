@@ -228,6 +228,8 @@ async fn product_register(
                 other => other.into(),
             })?
     };
+    // Push delivery starts (or stops) now, not at the next refresh.
+    state.forwarders.sync(&state.shutdown);
     let onboarded = Onboarded::new(&base_url(&state, &headers), &id, credentials);
     Ok((StatusCode::CREATED, Json(onboarded)))
 }
@@ -370,6 +372,7 @@ async fn product_update(
             },
         )
         .await?;
+    state.forwarders.sync(&state.shutdown);
     Ok(Json(ProductView::new(
         &base_url(&state, &headers),
         &updated,

@@ -423,9 +423,9 @@ fn fast_push(s: &mut Settings) {
     s.stream.forward_first_retry = Duration::from_millis(50);
     s.stream.forward_max_retry = Duration::from_millis(200);
     s.stream.forward_max_attempts = 4;
-    s.database.product_refresh_seconds = Duration::from_millis(100);
 }
 
+/// Push delivery is on once this returns: the PATCH starts the forwarder.
 async fn set_forward(app: &TestApp, url: &str, secret: &str) {
     let response = app
         .send_json(
@@ -453,8 +453,6 @@ async fn pushes_are_signed_and_retried_after_5xx_until_delivered() {
     let hook = receiver(vec![503, 500]).await;
     let app = spawn_app_with(fast_push).await;
     set_forward(&app, &hook.url, "push-secret").await;
-    // The forwarder starts within a product refresh.
-    tokio::time::sleep(Duration::from_millis(400)).await;
     app.deliver_json(&click("p1", "ada", "s-push", "Save changes"))
         .await;
 
@@ -501,7 +499,6 @@ async fn a_4xx_is_not_retried() {
     let hook = receiver(vec![400]).await;
     let app = spawn_app_with(fast_push).await;
     set_forward(&app, &hook.url, "push-secret").await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
     app.deliver_json(&click("p1", "ada", "s-push", "Save changes"))
         .await;
     let seen = Arc::clone(&hook.seen);
@@ -608,7 +605,6 @@ async fn the_real_autoplay_sdk_reads_our_stream_and_accepts_our_pushes() {
         "sdk-push-secret",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/stream_sdk.py");
     let output = tokio::process::Command::new(python)
         .args([
