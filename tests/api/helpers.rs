@@ -290,3 +290,46 @@ pub fn python_with(module: &str) -> Option<String> {
             .is_ok_and(|s| s.success())
     })
 }
+
+/// The Python of a virtualenv with `module`; `None` (the caller skips) when
+/// there is none, unless `COPILOT_REQUIRE_PYTHON` is set (CI), which fails.
+pub fn python_or_skip(module: &str) -> Option<String> {
+    let found = python_with(module);
+    if found.is_none() {
+        assert!(
+            std::env::var_os("COPILOT_REQUIRE_PYTHON").is_none(),
+            "COPILOT_REQUIRE_PYTHON is set but no virtualenv with {module} was found"
+        );
+        eprintln!("SKIPPED: no virtualenv with {module} (set COPILOT_PYTHON); see .ci/run");
+    }
+    found
+}
+
+/// Runs `tests/python/{script}` with `args`; expects it to succeed within
+/// `wait` and to print `summary` ("N passed, 0 failed").
+pub async fn run_python_check(
+    python: &str,
+    script: &str,
+    args: &[&str],
+    wait: std::time::Duration,
+    summary: &str,
+) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let output = tokio::process::Command::new(python)
+        .arg(&path)
+        .args(args)
+        .output();
+    let output = tokio::time::timeout(wait, output)
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish in {wait:?}"))
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(summary), "{stdout}");
+}

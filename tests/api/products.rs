@@ -581,30 +581,18 @@ async fn the_cli_refuses_a_taken_id_with_a_message() {
 
 #[tokio::test]
 async fn the_real_autoplay_sdk_onboards_against_us_unchanged() {
-    let Some(python) = crate::helpers::python_with("autoplay_sdk.admin.onboard") else {
-        assert!(
-            std::env::var("COPILOT_REQUIRE_PYTHON").is_err(),
-            "COPILOT_REQUIRE_PYTHON is set but no virtualenv with autoplay-sdk was found"
-        );
-        eprintln!("SKIPPED: no virtualenv with autoplay-sdk (set COPILOT_PYTHON); see .ci/run");
+    let Some(python) = crate::helpers::python_or_skip("autoplay_sdk.admin.onboard") else {
         return;
     };
     let app = open_app().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/onboard_sdk.py");
-    let output = tokio::process::Command::new(python)
-        .args([script, "--base-url", &app.address])
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .unwrap()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "onboard_sdk.py failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    crate::helpers::run_python_check(
+        &python,
+        "onboard_sdk.py",
+        &["--base-url", &app.address],
+        Duration::from_secs(60),
+        "4 passed, 0 failed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -646,26 +634,24 @@ async fn the_cli_sets_and_stops_push_delivery_and_refuses_private_urls() {
         ],
     )
     .await;
-    let listed = cli(&db, &["products", "list", "--json"]).await;
-    let acme = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["product_id"] == "acme")
-        .unwrap();
-    assert_eq!(acme["forward_url"], "https://93.184.216.34/hook");
-    assert_eq!(acme["has_forward_secret"], true);
+    let acme = || async {
+        let listed = cli(&db, &["products", "list", "--json"]).await;
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["product_id"] == "acme")
+            .cloned()
+            .unwrap()
+    };
+    let listed = acme().await;
+    assert_eq!(listed["forward_url"], "https://93.184.216.34/hook");
+    assert_eq!(listed["has_forward_secret"], true);
 
     let off = cli_output(&db, &["products", "forward", "--id", "acme", "--url", ""]).await;
     assert!(off.status.success());
     assert!(String::from_utf8_lossy(&off.stdout).contains("push delivery off"));
-    let listed = cli(&db, &["products", "list", "--json"]).await;
-    let acme = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["product_id"] == "acme")
-        .unwrap();
-    assert_eq!(acme["forward_url"], Value::Null);
-    assert_eq!(acme["has_forward_secret"], false);
+    let listed = acme().await;
+    assert_eq!(listed["forward_url"], Value::Null);
+    assert_eq!(listed["has_forward_secret"], false);
 }

@@ -62,17 +62,7 @@ pub struct ActionServer {
 /// The Python of a virtualenv with rasa-sdk, if there is one. CI sets
 /// `COPILOT_PYTHON` (and `COPILOT_REQUIRE_PYTHON`, so a missing one fails).
 fn python_with_rasa_sdk() -> Option<String> {
-    let found = crate::helpers::python_with("rasa_sdk");
-    if found.is_none() {
-        assert!(
-            std::env::var("COPILOT_REQUIRE_PYTHON").is_err(),
-            "COPILOT_REQUIRE_PYTHON is set but no virtualenv with rasa-sdk was found"
-        );
-        eprintln!(
-            "SKIPPED the custom-action parts: no virtualenv with rasa-sdk (set COPILOT_PYTHON)"
-        );
-    }
-    found
+    crate::helpers::python_or_skip("rasa_sdk")
 }
 
 impl ActionServer {

@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    API_KEY, PRODUCT, SECRET, TestApp, click_event, eventually, metric, product, python_with,
-    spawn_app_with,
+    API_KEY, PRODUCT, SECRET, TestApp, click_event, eventually, metric, product, python_or_skip,
+    run_python_check, spawn_app_with,
 };
 
 const STREAM_KEY: &str = "demo-stream-key-change-me";
@@ -545,45 +545,29 @@ async fn private_forward_urls_are_refused_by_default() {
             "{body}"
         );
     }
-    let response = app
-        .send_json(
-            reqwest::Method::POST,
-            "/products",
-            None,
-            &json!({
-                "product_id": "newco",
-                "contact_email": "ops@newco.example",
-                "forward_url": "http://10.0.0.5/hook",
-                "forward_secret": "s",
-            }),
-        )
-        .await;
+    let register = |forward_url: &'static str| {
+        let body = json!({
+            "product_id": "newco",
+            "contact_email": "ops@newco.example",
+            "forward_url": forward_url,
+            "forward_secret": "",
+        });
+        let app = &app;
+        async move {
+            app.send_json(reqwest::Method::POST, "/products", None, &body)
+                .await
+        }
+    };
+    let response = register("http://10.0.0.5/hook").await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // The SDK's own onboarding sends them empty: no push, no refusal.
-    let response = app
-        .send_json(
-            reqwest::Method::POST,
-            "/products",
-            None,
-            &json!({
-                "product_id": "newco",
-                "contact_email": "ops@newco.example",
-                "forward_url": "",
-                "forward_secret": "",
-            }),
-        )
-        .await;
+    let response = register("").await;
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn the_real_autoplay_sdk_reads_our_stream_and_accepts_our_pushes() {
-    let Some(python) = python_with("autoplay_sdk") else {
-        assert!(
-            std::env::var_os("COPILOT_REQUIRE_PYTHON").is_none(),
-            "COPILOT_REQUIRE_PYTHON is set but no Python with autoplay-sdk was found"
-        );
-        eprintln!("SKIPPED: no virtualenv with autoplay-sdk (set COPILOT_PYTHON); see .ci/run");
+    let Some(python) = python_or_skip("autoplay_sdk") else {
         return;
     };
     let push_port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -605,10 +589,11 @@ async fn the_real_autoplay_sdk_reads_our_stream_and_accepts_our_pushes() {
         "sdk-push-secret",
     )
     .await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/stream_sdk.py");
-    let output = tokio::process::Command::new(python)
-        .args([
-            script,
+    let push_port = push_port.to_string();
+    run_python_check(
+        &python,
+        "stream_sdk.py",
+        &[
             "--base-url",
             &app.address,
             "--product-id",
@@ -620,18 +605,10 @@ async fn the_real_autoplay_sdk_reads_our_stream_and_accepts_our_pushes() {
             "--push-secret",
             "sdk-push-secret",
             "--push-port",
-            &push_port.to_string(),
-        ])
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), output)
-        .await
-        .unwrap()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "stream_sdk.py failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
+            &push_port,
+        ],
+        Duration::from_secs(90),
+        "9 passed, 0 failed",
+    )
+    .await;
 }
