@@ -612,3 +612,53 @@ async fn the_real_autoplay_sdk_reads_our_stream_and_accepts_our_pushes() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_stream_outlives_the_request_timeout_and_ends_at_shutdown() {
+    let mut settings = Settings::load_with_env(None, |_| None).unwrap();
+    settings.server.port = 0;
+    settings.database.url = "sqlite::memory:".to_owned();
+    settings.server.request_timeout_ms = 1_500;
+    settings.llm.turn_deadline_ms = 400;
+    let app = copilot_server::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let mut response = client
+        .get(format!("{address}/stream/demo"))
+        .bearer_auth(STREAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Longer than the request timeout: the stream is not cut with a 408.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let delivered = client
+        .post(format!("{address}/webhook/{PRODUCT}"))
+        .header("X-PostHog-Secret", SECRET)
+        .body(click("late", "ada", "s-late", "Late").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), StatusCode::OK);
+    let chunk = tokio::time::timeout(WAIT, response.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&chunk).contains("s-late"));
+
+    // Shutdown ends the stream instead of waiting for it forever.
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops with a subscriber connected")
+        .unwrap()
+        .unwrap();
+    let rest = tokio::time::timeout(WAIT, response.chunk()).await.unwrap();
+    assert!(matches!(rest, Ok(None) | Err(_)), "{rest:?}");
+}
