@@ -35,11 +35,7 @@ async fn stream_subscribe(
         .products
         .find(&product_id)
         .ok_or(AppError::UnknownProduct(product_id))?;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(AppError::MissingStreamKey)?;
+    let presented = super::auth::bearer(&headers).ok_or(AppError::MissingStreamKey)?;
     if !product
         .stream_key
         .is_some_and(|digest| digest.matches(presented))
