@@ -82,7 +82,8 @@ pub struct StreamSettings {
     pub subscriber_queue: usize,
     /// SSE subscribers one product may have at once.
     pub max_subscribers: usize,
-    /// Frames that arrive within this long of each other go out in one write.
+    /// Frames published within this long of the first are sealed into one
+    /// batch, encoded and deflated once for every subscriber.
     #[serde(rename = "batch_ms", deserialize_with = "millis")]
     pub batch: Duration,
     /// Let `forward_url` point at loopback and private addresses.

@@ -164,6 +164,7 @@ impl Application {
             settings.stream.replay_events,
             settings.stream.subscriber_queue,
             settings.stream.max_subscribers,
+            settings.stream.batch,
             metrics.clone(),
         );
         let store = ContextStore::observed(

@@ -1,17 +1,23 @@
 //! Per-product fan-out of stream frames. Each product that has ever been
-//! subscribed to (or forwards) gets a channel: a `broadcast` queue, whose
-//! bounded buffer is each subscriber's queue (a subscriber that falls behind
-//! loses its oldest frames and is told how many; the sender never waits), and a
-//! ring of recent frames for clients that reconnect with `Last-Event-ID`.
-//! Products nobody listens to cost ingest nothing: no channel, no JSON.
+//! subscribed to (or forwards) gets a channel with:
+//! - a ring of recent frames, for clients that reconnect with `Last-Event-ID`;
+//! - a `broadcast` queue of frames, for push delivery (`subscribe`);
+//! - a batcher that seals the frames of every `batch` into one `Batch`, SSE
+//!   bytes and deflated bytes made once, and a `broadcast` queue of batches
+//!   for SSE subscribers (`subscribe_batches`).
+//!
+//! A queue's bounded buffer is each of its subscribers' queue: one that falls
+//! behind loses its oldest frames and is told how many; the sender never
+//! waits. Products nobody listens to cost ingest nothing: no channel, no JSON.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use super::payload::summary_payload;
 use crate::domain::{ProductId, SessionId};
@@ -36,6 +42,40 @@ impl Frame {
             sse,
         }
     }
+}
+
+/// Frames sealed together for SSE subscribers every `batch`: their SSE bytes,
+/// once, and the same bytes deflated once (a full-flush block, which any
+/// gzip stream can carry). Every subscriber writes these very bytes.
+#[derive(Debug)]
+pub struct Batch {
+    pub first_id: u64,
+    pub last_id: u64,
+    pub raw: Bytes,
+    pub deflated: Bytes,
+}
+
+/// Deflates `raw` as one self-contained block (full flush, no header), so
+/// blocks from any compressor can follow each other in one gzip stream.
+pub fn deflate_block(raw: &[u8]) -> Bytes {
+    let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
+    let mut out = Vec::with_capacity(raw.len() / 4 + 64);
+    loop {
+        let consumed = compress.total_in() as usize;
+        // Cannot fail for in-memory input with room to grow; a failure
+        // would only cut the block short.
+        if compress
+            .compress_vec(&raw[consumed..], &mut out, flate2::FlushCompress::Full)
+            .is_err()
+        {
+            break;
+        }
+        if compress.total_in() as usize == raw.len() && out.len() < out.capacity() {
+            break;
+        }
+        out.reserve(out.capacity().max(64));
+    }
+    Bytes::from(out)
 }
 
 /// What a subscriber reads next.
@@ -93,6 +133,7 @@ struct Inner {
     replay_events: usize,
     subscriber_queue: usize,
     max_subscribers: usize,
+    batch: Duration,
     /// Read on every ingest; written only when a product gets its channel.
     channels: RwLock<HashMap<ProductId, Arc<Channel>>>,
     metrics: Metrics,
@@ -101,12 +142,19 @@ struct Inner {
 struct Channel {
     state: Mutex<Ring>,
     sender: broadcast::Sender<Arc<Frame>>,
+    batches: broadcast::Sender<Arc<Batch>>,
+    /// Wakes the channel's batcher when the first frame of a batch arrives.
+    wake: Notify,
     subscribers: AtomicUsize,
 }
 
 struct Ring {
     next_id: u64,
     frames: VecDeque<Arc<Frame>>,
+    /// Published, not yet sealed into a batch.
+    pending: Vec<Arc<Frame>>,
+    /// The last id sealed into a batch (`boot - 1` before the first).
+    sealed_upto: u64,
 }
 
 impl Hub {
@@ -114,6 +162,7 @@ impl Hub {
         replay_events: usize,
         subscriber_queue: usize,
         max_subscribers: usize,
+        batch: Duration,
         metrics: Metrics,
     ) -> Self {
         let boot = chrono::Utc::now().timestamp_micros().max(1) as u64;
@@ -123,6 +172,7 @@ impl Hub {
                 replay_events,
                 subscriber_queue: subscriber_queue.max(1),
                 max_subscribers,
+                batch,
                 channels: RwLock::new(HashMap::new()),
                 metrics,
             }),
@@ -140,17 +190,25 @@ impl Hub {
             return Arc::clone(channel);
         }
         let mut channels = self.inner.channels.write();
-        let channel = channels.entry(product.clone()).or_insert_with(|| {
-            Arc::new(Channel {
-                state: Mutex::new(Ring {
-                    next_id: self.inner.boot,
-                    frames: VecDeque::new(),
-                }),
-                sender: broadcast::channel(self.inner.subscriber_queue).0,
-                subscribers: AtomicUsize::new(0),
-            })
+        if let Some(channel) = channels.get(product) {
+            return Arc::clone(channel);
+        }
+        let channel = Arc::new(Channel {
+            state: Mutex::new(Ring {
+                next_id: self.inner.boot,
+                frames: VecDeque::new(),
+                pending: Vec::new(),
+                sealed_upto: self.inner.boot - 1,
+            }),
+            sender: broadcast::channel(self.inner.subscriber_queue).0,
+            // A batch holds many frames: the queue is about as long in frames.
+            batches: broadcast::channel(self.inner.subscriber_queue.div_ceil(64).max(4)).0,
+            wake: Notify::new(),
+            subscribers: AtomicUsize::new(0),
         });
-        Arc::clone(channel)
+        channels.insert(product.clone(), Arc::clone(&channel));
+        tokio::spawn(seal_batches(Arc::downgrade(&channel), self.inner.batch));
+        channel
     }
 
     /// Sends `payloads` (JSON) to the product's subscribers, if it has a channel.
@@ -168,12 +226,79 @@ impl Hub {
                 }
                 ring.frames.push_back(Arc::clone(&frame));
             }
+            if ring.pending.is_empty() {
+                channel.wake.notify_one();
+            }
+            ring.pending.push(Arc::clone(&frame));
             // IMPORTANT: sent under the ring's lock, so a new subscriber gets
             // each frame exactly once: from the ring or from the queue.
             // An error only means nobody listens right now.
             let _ = channel.sender.send(frame);
             self.inner.metrics.stream_frames.inc();
         }
+    }
+
+    /// An SSE subscriber: as `subscribe`, but live frames come in sealed
+    /// batches, written as they are by every subscriber.
+    pub fn subscribe_batches(
+        &self,
+        product: &ProductId,
+        last_event_id: Option<u64>,
+    ) -> Result<BatchSubscription, SubscribeError> {
+        let channel = self.channel(product);
+        let before = channel.subscribers.fetch_add(1, Ordering::AcqRel);
+        if before >= self.inner.max_subscribers {
+            channel.subscribers.fetch_sub(1, Ordering::AcqRel);
+            return Err(SubscribeError::TooMany(self.inner.max_subscribers));
+        }
+        self.inner.metrics.stream_subscribers.inc();
+        let ring = channel.state.lock();
+        let backlog = self.backlog(&ring, last_event_id, ring.sealed_upto + 1);
+        // Frames after the last sealed batch come in the next one.
+        let last_sent = last_event_id
+            .filter(|last| *last >= self.inner.boot)
+            .map_or(ring.sealed_upto, |last| last.max(ring.sealed_upto));
+        let receiver = channel.batches.subscribe();
+        drop(ring);
+        Ok(BatchSubscription {
+            backlog,
+            receiver,
+            last_sent,
+            held: None,
+            channel,
+            metrics: self.inner.metrics.clone(),
+        })
+    }
+
+    /// What a client that saw `last_event_id` missed, up to (not including)
+    /// `until`: a gap if some of it is gone, then the frames the ring holds.
+    fn backlog(&self, ring: &Ring, last_event_id: Option<u64>, until: u64) -> VecDeque<Item> {
+        let mut backlog = VecDeque::new();
+        let Some(last) = last_event_id else {
+            return backlog;
+        };
+        let restarted = last < self.inner.boot;
+        let wanted_from = if restarted { self.inner.boot } else { last + 1 };
+        if wanted_from < until {
+            let oldest = ring.frames.front().map_or(until, |f| f.id);
+            let missed = oldest.min(until).saturating_sub(wanted_from);
+            if missed > 0 || restarted {
+                backlog.push_back(Item::Gap { missed, restarted });
+            }
+            backlog.extend(
+                ring.frames
+                    .iter()
+                    .filter(|f| f.id >= wanted_from && f.id < until)
+                    .cloned()
+                    .map(Item::Frame),
+            );
+        } else if restarted {
+            backlog.push_back(Item::Gap {
+                missed: 0,
+                restarted,
+            });
+        }
+        backlog
     }
 
     /// A subscriber to the product's frames from now on, after the frames it
@@ -195,31 +320,7 @@ impl Hub {
             self.inner.metrics.stream_subscribers.inc();
         }
         let ring = channel.state.lock();
-        let mut backlog = VecDeque::new();
-        if let Some(last) = last_event_id {
-            let restarted = last < self.inner.boot;
-            // Frames after `last` that this process has published.
-            let wanted_from = if restarted { self.inner.boot } else { last + 1 };
-            if wanted_from < ring.next_id {
-                let oldest = ring.frames.front().map_or(ring.next_id, |f| f.id);
-                let missed = oldest.saturating_sub(wanted_from);
-                if missed > 0 || restarted {
-                    backlog.push_back(Item::Gap { missed, restarted });
-                }
-                backlog.extend(
-                    ring.frames
-                        .iter()
-                        .filter(|f| f.id >= wanted_from)
-                        .cloned()
-                        .map(Item::Frame),
-                );
-            } else if restarted {
-                backlog.push_back(Item::Gap {
-                    missed: 0,
-                    restarted,
-                });
-            }
-        }
+        let backlog = self.backlog(&ring, last_event_id, ring.next_id);
         let receiver = channel.sender.subscribe();
         drop(ring);
         Ok(Subscription {
@@ -229,6 +330,103 @@ impl Hub {
             limited,
             metrics: self.inner.metrics.clone(),
         })
+    }
+}
+
+/// A channel's batcher: after the first frame of a batch, waits `batch`,
+/// seals what came in that time, and sends it to SSE subscribers. Ends with
+/// its channel.
+async fn seal_batches(channel: Weak<Channel>, batch: Duration) {
+    loop {
+        let Some(strong) = channel.upgrade() else {
+            return;
+        };
+        strong.wake.notified().await;
+        if !batch.is_zero() {
+            tokio::time::sleep(batch).await;
+        }
+        let frames = std::mem::take(&mut strong.state.lock().pending);
+        let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
+            continue;
+        };
+        let mut raw = BytesMut::with_capacity(frames.iter().map(|f| f.sse.len()).sum());
+        for frame in &frames {
+            raw.extend_from_slice(&frame.sse);
+        }
+        let deflated = deflate_block(&raw);
+        let sealed = Arc::new(Batch {
+            first_id: first.id,
+            last_id: last.id,
+            raw: raw.freeze(),
+            deflated,
+        });
+        let mut ring = strong.state.lock();
+        ring.sealed_upto = sealed.last_id;
+        // Under the lock, as frames are: see `subscribe_batches`.
+        let _ = strong.batches.send(sealed);
+    }
+}
+
+/// What an SSE subscriber writes next.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// Missed frames (or a gap) from the ring, for this subscriber alone.
+    Item(Item),
+    /// A sealed batch, shared by every subscriber.
+    Batch(Arc<Batch>),
+}
+
+/// An SSE subscriber: its missed frames first, then sealed batches.
+pub struct BatchSubscription {
+    backlog: VecDeque<Item>,
+    receiver: broadcast::Receiver<Arc<Batch>>,
+    /// The last frame id this subscriber has been given.
+    last_sent: u64,
+    /// A batch to give after the gap frame that announces what it skipped.
+    held: Option<Arc<Batch>>,
+    channel: Arc<Channel>,
+    metrics: Metrics,
+}
+
+impl BatchSubscription {
+    /// The next chunk; `None` once the hub is gone.
+    pub async fn next(&mut self) -> Option<Chunk> {
+        if let Some(item) = self.backlog.pop_front() {
+            return Some(Chunk::Item(item));
+        }
+        if let Some(batch) = self.held.take() {
+            return Some(Chunk::Batch(batch));
+        }
+        loop {
+            match self.receiver.recv().await {
+                // Already given from the ring.
+                Ok(batch) if batch.last_id <= self.last_sent => continue,
+                Ok(batch) => {
+                    let missed = batch.first_id.saturating_sub(self.last_sent + 1);
+                    self.last_sent = batch.last_id;
+                    if missed == 0 {
+                        return Some(Chunk::Batch(batch));
+                    }
+                    // Fell behind: say how much is gone, then this batch.
+                    self.metrics.stream_dropped.inc_by(missed);
+                    self.held = Some(batch);
+                    return Some(Chunk::Item(Item::Gap {
+                        missed,
+                        restarted: false,
+                    }));
+                }
+                // The next batch's first id tells how many frames are gone.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for BatchSubscription {
+    fn drop(&mut self) {
+        self.channel.subscribers.fetch_sub(1, Ordering::AcqRel);
+        self.metrics.stream_subscribers.dec();
     }
 }
 
@@ -274,25 +472,6 @@ impl Subscription {
             Err(broadcast::error::RecvError::Closed) => None,
         }
     }
-
-    /// The next item if one is ready now, without waiting: lets a writer put
-    /// every queued frame into one write.
-    pub fn try_next(&mut self) -> Option<Item> {
-        if let Some(item) = self.backlog.pop_front() {
-            return Some(item);
-        }
-        match self.receiver.try_recv() {
-            Ok(frame) => Some(Item::Frame(frame)),
-            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
-                self.metrics.stream_dropped.inc_by(missed);
-                Some(Item::Gap {
-                    missed,
-                    restarted: false,
-                })
-            }
-            Err(_) => None,
-        }
-    }
 }
 
 impl Drop for Subscription {
@@ -332,7 +511,7 @@ mod tests {
 
     #[tokio::test]
     async fn products_nobody_listens_to_get_no_frames() {
-        let hub = Hub::new(10, 4, 10, Metrics::new());
+        let hub = Hub::new(10, 4, 10, Duration::ZERO, Metrics::new());
         let acme = product("acme");
         assert!(!hub.wanted(&acme));
         hub.publish(&acme, ["a".to_owned()]);
@@ -344,7 +523,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reconnect_replays_what_it_missed_or_says_how_much_is_gone() {
-        let hub = Hub::new(3, 16, 10, Metrics::new());
+        let hub = Hub::new(3, 16, 10, Duration::ZERO, Metrics::new());
         let acme = product("acme");
         let mut first = hub.subscribe(&acme, None, true).unwrap();
         hub.publish(&acme, (0..5).map(|i| format!("f{i}")));
@@ -375,7 +554,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_subscriber_loses_its_oldest_frames_and_is_told() {
         let metrics = Metrics::new();
-        let hub = Hub::new(0, 4, 10, metrics.clone());
+        let hub = Hub::new(0, 4, 10, Duration::ZERO, metrics.clone());
         let acme = product("acme");
         let mut slow = hub.subscribe(&acme, None, true).unwrap();
         let mut fast = hub.subscribe(&acme, None, true).unwrap();
@@ -390,9 +569,72 @@ mod tests {
         assert_eq!(metrics.stream_dropped.get(), 2);
     }
 
+    async fn take_batches(sub: &mut BatchSubscription, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(match sub.next().await.unwrap() {
+                Chunk::Batch(b) => {
+                    let raw = String::from_utf8_lossy(&b.raw).to_string();
+                    let inflated = {
+                        use std::io::Write;
+                        let mut d = flate2::write::DeflateDecoder::new(Vec::new());
+                        d.write_all(&b.deflated).unwrap();
+                        d.flush().unwrap();
+                        String::from_utf8_lossy(d.get_ref()).to_string()
+                    };
+                    assert_eq!(raw, inflated, "the deflated block holds the same frames");
+                    let datas: Vec<&str> = raw
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data: "))
+                        .collect();
+                    format!("batch {}", datas.join(","))
+                }
+                Chunk::Item(Item::Gap { missed, restarted }) => format!("gap {missed} {restarted}"),
+                Chunk::Item(Item::Frame(f)) => f.data.to_string(),
+            });
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn sse_subscribers_get_sealed_batches_and_are_told_what_they_lost() {
+        let hub = Hub::new(10, 256, 10, Duration::from_millis(20), Metrics::new());
+        let acme = product("acme");
+        let mut sub = hub.subscribe_batches(&acme, None).unwrap();
+        hub.publish(&acme, ["a".to_owned(), "b".to_owned()]);
+        hub.publish(&acme, ["c".to_owned()]);
+        // One batch: all three came within 20 ms.
+        assert_eq!(take_batches(&mut sub, 1).await, ["batch a,b,c"]);
+
+        // A reconnect after "a": the ring gives b and c, then live batches.
+        let mut frames = hub.subscribe(&acme, None, false).unwrap();
+        hub.publish(&acme, ["d".to_owned()]);
+        let Item::Frame(d) = frames.next().await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(take_batches(&mut sub, 1).await, ["batch d"]);
+        let mut again = hub.subscribe_batches(&acme, Some(d.id - 3)).unwrap();
+        hub.publish(&acme, ["e".to_owned()]);
+        assert_eq!(
+            take_batches(&mut again, 4).await,
+            ["b", "c", "d", "batch e"]
+        );
+
+        // A subscriber more than its queue (4 batches) behind.
+        let mut slow = hub.subscribe_batches(&acme, None).unwrap();
+        for i in 0..6 {
+            hub.publish(&acme, [format!("x{i}")]);
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        assert_eq!(
+            take_batches(&mut slow, 3).await,
+            ["gap 2 false", "batch x2", "batch x3"]
+        );
+    }
+
     #[tokio::test]
     async fn subscribers_are_limited_per_product_and_released_on_drop() {
-        let hub = Hub::new(0, 4, 1, Metrics::new());
+        let hub = Hub::new(0, 4, 1, Duration::ZERO, Metrics::new());
         let acme = product("acme");
         let first = hub.subscribe(&acme, None, true).unwrap();
         assert_eq!(

@@ -9,5 +9,7 @@ pub mod hub;
 pub mod payload;
 
 pub use forward::{Forwarders, check_forward_url};
-pub use hub::{Frame, Hub, Item, SubscribeError, Subscription};
+pub use hub::{
+    Batch, BatchSubscription, Chunk, Frame, Hub, Item, SubscribeError, Subscription, deflate_block,
+};
 pub use payload::{actions_payloads, summary_payload};

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppError;
 use crate::state::AppState;
-use crate::stream::{SubscribeError, Subscription};
+use crate::stream::{BatchSubscription, Chunk, SubscribeError, deflate_block};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/stream/{product_id}", get(stream_subscribe))
@@ -48,20 +48,21 @@ async fn stream_subscribe(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let subscription = state
         .stream
-        .subscribe(&product.id, last_event_id, true)
+        .subscribe_batches(&product.id, last_event_id)
         .map_err(|SubscribeError::TooMany(n)| {
             AppError::TooManySubscribers(format!(
                 "product '{}' already has {n} stream subscribers ([stream] max_subscribers)",
                 product.id
             ))
         })?;
+    let gzip = accepts_gzip(&headers);
     let body = Body::from_stream(frames(
         subscription,
         state.settings.stream.heartbeat_seconds,
-        state.settings.stream.batch,
+        gzip,
         state.shutdown.clone(),
     ));
-    let response = (
+    let mut response = (
         [
             (
                 header::CONTENT_TYPE,
@@ -77,58 +78,87 @@ async fn stream_subscribe(
         body,
     )
         .into_response();
+    if gzip {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     Ok(response)
 }
 
-/// Most bytes put into one write.
-const MAX_WRITE_BYTES: usize = 64 * 1024;
-
 const HEARTBEAT: &[u8] = b"event: heartbeat\ndata: \n\n";
 
-/// The subscription as SSE bytes. Once a frame is there, the stream waits
-/// `batch`, then sends every frame queued by then as one chunk: under load a
-/// subscriber wakes and writes once per batch instead of once per frame
-/// (frames are encoded once, at publish, for every subscriber; copying them
-/// into one buffer is cheaper than handing hyper many small ones). A
-/// heartbeat goes out after `heartbeat` without frames; the stream ends when
-/// the server shuts down (an endless response would hold graceful shutdown
-/// forever).
+/// A gzip member header (RFC 1952: deflate, no name, no time, unknown OS);
+/// deflate blocks follow. The stream never ends normally, so no trailer.
+const GZIP_HEADER: &[u8] = &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// `Accept-Encoding` names gzip (with a q-value other than 0).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let q_zero = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !q_zero
+        })
+}
+
+/// The subscription as SSE bytes. Live frames come in batches that the hub
+/// sealed once for every subscriber, as plain SSE or as one deflated block,
+/// and are written as they are: fanning a frame out costs a subscriber no
+/// encoding, no copy and no compression. Frames missed before a reconnect,
+/// gap frames and heartbeats are this subscriber's own (compressed alone
+/// when it takes gzip). A heartbeat goes out after `heartbeat` without
+/// frames; the stream ends when the server shuts down (an endless response
+/// would hold graceful shutdown forever).
 fn frames(
-    subscription: Subscription,
+    subscription: BatchSubscription,
     heartbeat: Duration,
-    batch: Duration,
+    gzip: bool,
     shutdown: CancellationToken,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let heartbeat = heartbeat.max(Duration::from_millis(10));
+    let own = move |raw: &[u8]| {
+        if gzip {
+            deflate_block(raw)
+        } else {
+            Bytes::copy_from_slice(raw)
+        }
+    };
     stream::unfold(
-        (subscription, shutdown),
-        move |(mut subscription, shutdown)| async move {
+        (subscription, shutdown, gzip),
+        move |(mut subscription, shutdown, header_due)| async move {
+            if header_due {
+                return Some((
+                    Ok(Bytes::from_static(GZIP_HEADER)),
+                    (subscription, shutdown, false),
+                ));
+            }
             let next = tokio::select! {
                 () = shutdown.cancelled() => return None,
-                item = tokio::time::timeout(heartbeat, subscription.next()) => item,
+                chunk = tokio::time::timeout(heartbeat, subscription.next()) => chunk,
             };
-            let chunk = match next {
-                Err(_elapsed) => Bytes::from_static(HEARTBEAT),
+            let bytes = match next {
+                Err(_elapsed) => own(HEARTBEAT),
                 Ok(None) => return None,
-                Ok(Some(item)) => {
-                    if !batch.is_zero() {
-                        tokio::select! {
-                            () = shutdown.cancelled() => return None,
-                            () = tokio::time::sleep(batch) => {}
-                        }
-                    }
-                    let mut out = BytesMut::with_capacity(MAX_WRITE_BYTES);
-                    item.write_sse(&mut out);
-                    while out.len() < MAX_WRITE_BYTES {
-                        let Some(item) = subscription.try_next() else {
-                            break;
-                        };
-                        item.write_sse(&mut out);
-                    }
-                    out.freeze()
+                Ok(Some(Chunk::Batch(batch))) if gzip => batch.deflated.clone(),
+                Ok(Some(Chunk::Batch(batch))) => batch.raw.clone(),
+                Ok(Some(Chunk::Item(item))) => {
+                    let mut raw = BytesMut::new();
+                    item.write_sse(&mut raw);
+                    own(&raw)
                 }
             };
-            Some((Ok(chunk), (subscription, shutdown)))
+            Some((Ok(bytes), (subscription, shutdown, false)))
         },
     )
 }

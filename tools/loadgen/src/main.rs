@@ -124,6 +124,11 @@ pub struct Cli {
     /// SSE subscribers on the demo product during the stream test.
     #[arg(long, default_value_t = 100)]
     pub subscribers: usize,
+    /// Stream subscribers send `Accept-Encoding: gzip`, as httpx (the SDK) and
+    /// browsers do; only the first then inflates and counts frames, the
+    /// others count bytes. `--stream-gzip false`: plain SSE, all count frames.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub stream_gzip: bool,
     /// Webhooks per second in the stream test's paced phase.
     #[arg(long, default_value_t = 2000.0)]
     pub stream_rate: f64,

@@ -89,6 +89,8 @@ fn accepted_one() -> Arc<CheckBody> {
 /// What the subscribers saw in one measured phase.
 #[derive(Default)]
 struct Seen {
+    /// Bytes read, as sent (compressed or not), by every subscriber.
+    bytes: AtomicU64,
     frames: AtomicU64,
     actions: AtomicU64,
     gaps: AtomicU64,
@@ -103,20 +105,25 @@ const PACED: usize = 2;
 /// gaps), actions frames and gap frames, and
 /// samples the lag of the first frame in each read (the oldest in it, so the
 /// sample errs high).
+#[allow(clippy::too_many_arguments)]
 async fn subscriber(
     http: reqwest::Client,
     url: String,
+    gzip: bool,
+    probe: bool,
     recording: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     seen: Arc<[Seen; 3]>,
     connected: Arc<tokio::sync::Barrier>,
 ) -> anyhow::Result<()> {
-    let response = http
+    let mut request = http
         .get(&url)
         .header("Accept", "text/event-stream")
-        .bearer_auth(STREAM_KEY)
-        .send()
-        .await;
+        .bearer_auth(STREAM_KEY);
+    if gzip {
+        request = request.header("Accept-Encoding", "gzip");
+    }
+    let response = request.send().await;
     connected.wait().await;
     let mut response = response?;
     anyhow::ensure!(
@@ -125,6 +132,9 @@ async fn subscriber(
         response.status()
     );
     let mut lats = [Lat::new(), Lat::new(), Lat::new()];
+    // gzip: only the probe inflates (the others count bytes): inflating 100
+    // streams would take loadgen more CPU than the server spends on them.
+    let mut inflate = flate2::write::GzDecoder::new(Vec::new());
     const NEEDLE: &[u8] = b"\"timestamp_start\":";
     while !stop.load(Ordering::Relaxed) {
         let chunk = match tokio::time::timeout(Duration::from_millis(200), response.chunk()).await {
@@ -136,10 +146,23 @@ async fn subscriber(
         };
         let read_at = now_unix();
         let phase = recording.load(Ordering::Relaxed);
+        let sent = chunk.len() as u64;
+        // The probe inflates everything, from the gzip header on.
+        let chunk = if !gzip {
+            chunk.to_vec()
+        } else if probe {
+            use std::io::Write;
+            inflate.write_all(&chunk)?;
+            inflate.flush()?;
+            std::mem::take(inflate.get_mut())
+        } else {
+            Vec::new()
+        };
         if phase == 0 {
             continue;
         }
         let (seen, lat) = (&seen[phase], &mut lats[phase]);
+        seen.bytes.fetch_add(sent, Ordering::Relaxed);
         let frames = memchr::memmem::find_iter(&chunk, b"\n\n").count() as u64;
         seen.frames.fetch_add(frames, Ordering::Relaxed);
         let actions =
@@ -218,10 +241,12 @@ async fn run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     let connected = Arc::new(tokio::sync::Barrier::new(cli.subscribers + 1));
     let url = format!("{}/stream/demo", server.base);
     let handles: Vec<_> = (0..cli.subscribers)
-        .map(|_| {
+        .map(|i| {
             tokio::spawn(subscriber(
                 sse.clone(),
                 url.clone(),
+                cli.stream_gzip,
+                i == 0,
                 recording.clone(),
                 stop.clone(),
                 seen.clone(),
@@ -301,6 +326,11 @@ async fn run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     t.print();
     let ratio = with.rps() / alone.rps().max(1e-9);
     let mut lines = Vec::new();
+    let readers = if cli.stream_gzip {
+        1
+    } else {
+        cli.subscribers.max(1)
+    };
     for (phase, name, webhooks, dropped) in [
         (
             CLOSED,
@@ -330,7 +360,7 @@ async fn run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
             format!("{name}: actions frames per webhook per subscriber (1.0 = none lost)"),
             format!(
                 "{:.3}",
-                actions as f64 / (webhooks.max(1) as f64 * cli.subscribers.max(1) as f64)
+                actions as f64 / (webhooks.max(1) as f64 * readers as f64)
             ),
         ));
         lines.push((
