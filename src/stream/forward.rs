@@ -165,10 +165,7 @@ impl Forwarders {
                 continue;
             }
             let cancel = shutdown.child_token();
-            // Unlimited: a product's subscriber limit is for SSE clients.
-            let Ok(subscription) = self.inner.hub.subscribe(&product, None, false) else {
-                continue;
-            };
+            let subscription = self.inner.hub.subscribe(&product, None);
             tracing::info!(%product, url = %target.url, "stream push delivery on");
             let inner = Arc::clone(&self.inner);
             let worker_target = target.clone();

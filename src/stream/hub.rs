@@ -246,12 +246,7 @@ impl Hub {
         last_event_id: Option<u64>,
     ) -> Result<BatchSubscription, SubscribeError> {
         let channel = self.channel(product);
-        let before = channel.subscribers.fetch_add(1, Ordering::AcqRel);
-        if before >= self.inner.max_subscribers {
-            channel.subscribers.fetch_sub(1, Ordering::AcqRel);
-            return Err(SubscribeError::TooMany(self.inner.max_subscribers));
-        }
-        self.inner.metrics.stream_subscribers.inc();
+        let slot = self.admit(&channel)?;
         let ring = channel.state.lock();
         let backlog = self.backlog(&ring, last_event_id, ring.sealed_upto + 1);
         // Frames after the last sealed batch come in the next one.
@@ -265,7 +260,21 @@ impl Hub {
             receiver,
             last_sent,
             held: None,
-            channel,
+            _slot: slot,
+            metrics: self.inner.metrics.clone(),
+        })
+    }
+
+    /// One of the product's `max_subscribers` places, held until dropped.
+    fn admit(&self, channel: &Arc<Channel>) -> Result<Slot, SubscribeError> {
+        let before = channel.subscribers.fetch_add(1, Ordering::AcqRel);
+        if before >= self.inner.max_subscribers {
+            channel.subscribers.fetch_sub(1, Ordering::AcqRel);
+            return Err(SubscribeError::TooMany(self.inner.max_subscribers));
+        }
+        self.inner.metrics.stream_subscribers.inc();
+        Ok(Slot {
+            channel: Arc::clone(channel),
             metrics: self.inner.metrics.clone(),
         })
     }
@@ -301,35 +310,21 @@ impl Hub {
         backlog
     }
 
-    /// A subscriber to the product's frames from now on, after the frames it
-    /// missed since `last_event_id`, as far as the ring still holds them.
-    /// `limited`: counts against `max_subscribers` (push forwarders do not).
-    pub fn subscribe(
-        &self,
-        product: &ProductId,
-        last_event_id: Option<u64>,
-        limited: bool,
-    ) -> Result<Subscription, SubscribeError> {
+    /// A subscriber to the product's frames one by one (push delivery), from
+    /// now on, after the frames it missed since `last_event_id` as far as the
+    /// ring still holds them. Not counted against `max_subscribers`, which is
+    /// for SSE clients.
+    pub fn subscribe(&self, product: &ProductId, last_event_id: Option<u64>) -> Subscription {
         let channel = self.channel(product);
-        if limited {
-            let before = channel.subscribers.fetch_add(1, Ordering::AcqRel);
-            if before >= self.inner.max_subscribers {
-                channel.subscribers.fetch_sub(1, Ordering::AcqRel);
-                return Err(SubscribeError::TooMany(self.inner.max_subscribers));
-            }
-            self.inner.metrics.stream_subscribers.inc();
-        }
         let ring = channel.state.lock();
         let backlog = self.backlog(&ring, last_event_id, ring.next_id);
         let receiver = channel.sender.subscribe();
         drop(ring);
-        Ok(Subscription {
+        Subscription {
             backlog,
             receiver,
-            channel,
-            limited,
             metrics: self.inner.metrics.clone(),
-        })
+        }
     }
 }
 
@@ -384,7 +379,7 @@ pub struct BatchSubscription {
     last_sent: u64,
     /// A batch to give after the gap frame that announces what it skipped.
     held: Option<Arc<Batch>>,
-    channel: Arc<Channel>,
+    _slot: Slot,
     metrics: Metrics,
 }
 
@@ -423,13 +418,6 @@ impl BatchSubscription {
     }
 }
 
-impl Drop for BatchSubscription {
-    fn drop(&mut self) {
-        self.channel.subscribers.fetch_sub(1, Ordering::AcqRel);
-        self.metrics.stream_subscribers.dec();
-    }
-}
-
 impl crate::context::SummaryObserver for Hub {
     fn summary_stored(
         &self,
@@ -449,8 +437,6 @@ impl crate::context::SummaryObserver for Hub {
 pub struct Subscription {
     backlog: VecDeque<Item>,
     receiver: broadcast::Receiver<Arc<Frame>>,
-    channel: Arc<Channel>,
-    limited: bool,
     metrics: Metrics,
 }
 
@@ -474,12 +460,16 @@ impl Subscription {
     }
 }
 
-impl Drop for Subscription {
+/// A place among a product's SSE subscribers; given back when dropped.
+struct Slot {
+    channel: Arc<Channel>,
+    metrics: Metrics,
+}
+
+impl Drop for Slot {
     fn drop(&mut self) {
-        if self.limited {
-            self.channel.subscribers.fetch_sub(1, Ordering::AcqRel);
-            self.metrics.stream_subscribers.dec();
-        }
+        self.channel.subscribers.fetch_sub(1, Ordering::AcqRel);
+        self.metrics.stream_subscribers.dec();
     }
 }
 
@@ -515,7 +505,7 @@ mod tests {
         let acme = product("acme");
         assert!(!hub.wanted(&acme));
         hub.publish(&acme, ["a".to_owned()]);
-        let mut sub = hub.subscribe(&acme, None, true).unwrap();
+        let mut sub = hub.subscribe(&acme, None);
         assert!(hub.wanted(&acme));
         hub.publish(&acme, ["b".to_owned()]);
         assert_eq!(ids(&take(&mut sub, 1).await), ["b"]);
@@ -525,26 +515,26 @@ mod tests {
     async fn a_reconnect_replays_what_it_missed_or_says_how_much_is_gone() {
         let hub = Hub::new(3, 16, 10, Duration::ZERO, Metrics::new());
         let acme = product("acme");
-        let mut first = hub.subscribe(&acme, None, true).unwrap();
+        let mut first = hub.subscribe(&acme, None);
         hub.publish(&acme, (0..5).map(|i| format!("f{i}")));
         let got = take(&mut first, 5).await;
         let Item::Frame(second) = &got[1] else {
             panic!()
         };
         // Saw f0 and f1: the ring (3) still holds f2..f4.
-        let mut again = hub.subscribe(&acme, Some(second.id), true).unwrap();
+        let mut again = hub.subscribe(&acme, Some(second.id));
         assert_eq!(ids(&take(&mut again, 3).await), ["f2", "f3", "f4"]);
         // Saw only f0: f1 is gone.
         let Item::Frame(zeroth) = &got[0] else {
             panic!()
         };
-        let mut late = hub.subscribe(&acme, Some(zeroth.id), true).unwrap();
+        let mut late = hub.subscribe(&acme, Some(zeroth.id));
         assert_eq!(
             ids(&take(&mut late, 4).await),
             ["gap 1 false", "f2", "f3", "f4"]
         );
         // An id from before this process: say so, then what it has.
-        let mut old = hub.subscribe(&acme, Some(5), true).unwrap();
+        let mut old = hub.subscribe(&acme, Some(5));
         assert_eq!(
             ids(&take(&mut old, 4).await),
             ["gap 2 true", "f2", "f3", "f4"]
@@ -556,8 +546,8 @@ mod tests {
         let metrics = Metrics::new();
         let hub = Hub::new(0, 4, 10, Duration::ZERO, metrics.clone());
         let acme = product("acme");
-        let mut slow = hub.subscribe(&acme, None, true).unwrap();
-        let mut fast = hub.subscribe(&acme, None, true).unwrap();
+        let mut slow = hub.subscribe(&acme, None);
+        let mut fast = hub.subscribe(&acme, None);
         for i in 0..6 {
             hub.publish(&acme, [format!("f{i}")]);
             assert_eq!(ids(&take(&mut fast, 1).await), [format!("f{i}")]);
@@ -607,7 +597,7 @@ mod tests {
         assert_eq!(take_batches(&mut sub, 1).await, ["batch a,b,c"]);
 
         // A reconnect after "a": the ring gives b and c, then live batches.
-        let mut frames = hub.subscribe(&acme, None, false).unwrap();
+        let mut frames = hub.subscribe(&acme, None);
         hub.publish(&acme, ["d".to_owned()]);
         let Item::Frame(d) = frames.next().await.unwrap() else {
             panic!()
@@ -636,14 +626,14 @@ mod tests {
     async fn subscribers_are_limited_per_product_and_released_on_drop() {
         let hub = Hub::new(0, 4, 1, Duration::ZERO, Metrics::new());
         let acme = product("acme");
-        let first = hub.subscribe(&acme, None, true).unwrap();
+        let first = hub.subscribe_batches(&acme, None).unwrap();
         assert_eq!(
-            hub.subscribe(&acme, None, true).err(),
-            Some(SubscribeError::TooMany(1))
+            hub.subscribe_batches(&acme, None).err().map(|e| e.to_string()),
+            Some(SubscribeError::TooMany(1).to_string())
         );
-        assert!(hub.subscribe(&product("other"), None, true).is_ok());
-        assert!(hub.subscribe(&acme, None, false).is_ok(), "forwarders");
+        assert!(hub.subscribe_batches(&product("other"), None).is_ok());
+        let _forwarder = hub.subscribe(&acme, None);
         drop(first);
-        assert!(hub.subscribe(&acme, None, true).is_ok());
+        assert!(hub.subscribe_batches(&acme, None).is_ok());
     }
 }

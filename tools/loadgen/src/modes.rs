@@ -208,38 +208,8 @@ async fn ingest_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     let hz = http::closed_loop(&http, cli.concurrency, duration, health, None).await;
     let hz_cpu = meter.stop();
 
-    let mut t = Table::new(&[
-        "endpoint",
-        "requests",
-        "req/s",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "errors",
-        "not accepted",
-        "server CPU",
-        "server CPU µs/req",
-        "loadgen CPU",
-        "kernel irq CPU",
-        "other procs CPU",
-    ]);
-    let row = |name: &str, r: &LoadResult, c: &CpuUse| {
-        vec![
-            name.to_owned(),
-            r.ok.to_string(),
-            format!("{:.0}", r.rps()),
-            r.lat.q_ms(0.50),
-            r.lat.q_ms(0.99),
-            r.lat.max_ms(),
-            r.errors.summary(),
-            r.not_accepted.to_string(),
-            c.server_pct(),
-            c.server_us_per(r.ok),
-            c.client_pct(),
-            c.irq_pct(),
-            c.other_pct(),
-        ]
-    };
+    let mut t = load_table("endpoint");
+    let row = load_row;
     t.row(row("POST /webhook/demo", &ing, &ing_cpu));
     t.row(row("GET /healthz", &hz, &hz_cpu));
     t.print();
@@ -270,6 +240,44 @@ async fn ingest_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         ],
     );
     Ok(())
+}
+
+/// The table of closed-loop HTTP phases, first column named `what`.
+pub fn load_table(what: &str) -> Table {
+    Table::new(&[
+        what,
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "not accepted",
+        "server CPU",
+        "server CPU µs/req",
+        "loadgen CPU",
+        "kernel irq CPU",
+        "other procs CPU",
+    ])
+}
+
+/// One row of `load_table`.
+pub fn load_row(name: &str, r: &LoadResult, c: &CpuUse) -> Vec<String> {
+    vec![
+        name.to_owned(),
+        r.ok.to_string(),
+        format!("{:.0}", r.rps()),
+        r.lat.q_ms(0.50),
+        r.lat.q_ms(0.99),
+        r.lat.max_ms(),
+        r.errors.summary(),
+        r.not_accepted.to_string(),
+        c.server_pct(),
+        c.server_us_per(r.ok),
+        c.client_pct(),
+        c.irq_pct(),
+        c.other_pct(),
+    ]
 }
 
 pub fn verdict(met: bool) -> String {

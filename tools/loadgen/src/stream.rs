@@ -14,9 +14,9 @@ use tokio::sync::Mutex;
 
 use crate::Ctx;
 use crate::http::{self, CheckBody, LoadResult, MakeRequest};
-use crate::modes::{CpuMeter, CpuUse, verdict};
+use crate::modes::{CpuMeter, CpuUse, load_row, load_table, verdict};
 use crate::server::{self, Server};
-use crate::stats::{Lat, Table, kv};
+use crate::stats::{Lat, kv};
 
 const SECRET: &str = "demo-secret-change-me";
 const STREAM_KEY: &str = "demo-stream-key-change-me";
@@ -281,34 +281,8 @@ async fn run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
     }
     let dropped = server::metric(&http, &server.base, "copilot_stream_frames_dropped_total").await;
 
-    let mut t = Table::new(&[
-        "phase",
-        "webhooks",
-        "req/s",
-        "p50 ms",
-        "p99 ms",
-        "errors",
-        "not accepted",
-        "server CPU",
-        "server CPU µs/req",
-        "loadgen CPU",
-        "other procs CPU",
-    ]);
-    let row = |name: &str, r: &LoadResult, c: &CpuUse| {
-        vec![
-            name.to_owned(),
-            r.ok.to_string(),
-            format!("{:.0}", r.rps()),
-            r.lat.q_ms(0.50),
-            r.lat.q_ms(0.99),
-            r.errors.summary(),
-            r.not_accepted.to_string(),
-            c.server_pct(),
-            c.server_us_per(r.ok),
-            c.client_pct(),
-            c.other_pct(),
-        ]
-    };
+    let mut t = load_table("phase");
+    let row = load_row;
     t.row(row("ingest, no subscribers", &alone, &alone_cpu));
     t.row(row(
         &format!("ingest, {} subscribers", cli.subscribers),
