@@ -628,7 +628,9 @@ mod tests {
         let acme = product("acme");
         let first = hub.subscribe_batches(&acme, None).unwrap();
         assert_eq!(
-            hub.subscribe_batches(&acme, None).err().map(|e| e.to_string()),
+            hub.subscribe_batches(&acme, None)
+                .err()
+                .map(|e| e.to_string()),
             Some(SubscribeError::TooMany(1).to_string())
         );
         assert!(hub.subscribe_batches(&product("other"), None).is_ok());
