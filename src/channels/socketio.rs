@@ -11,6 +11,7 @@
 //! user's session or offers by naming them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use governor::DefaultDirectRateLimiter;
 use serde_json::Value;
@@ -380,8 +381,24 @@ async fn session_request(
         }
         socket.join(room::session(&visitor, &session_id));
     }
+    ack_sent(&socket).await;
     if let Err(error) = socket.emit(SESSION_CONFIRM, &session_id) {
         tracing::warn!(sid = %socket.id, %error, "could not confirm session");
+    }
+}
+
+/// Waits until socketioxide marks the socket connected. It does so just after
+/// queueing the CONNECT ack, so a client that answers the ack at once can have
+/// its first event handled before, and an emit then fails as "closed" (seen
+/// about once in 1000 connects on a busy 2-core machine). The wait is bounded:
+/// a socket that really is gone stays unconnected.
+async fn ack_sent(socket: &SocketRef) {
+    const POLLS: u32 = 2000;
+    for _ in 0..POLLS {
+        if socket.connected() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
