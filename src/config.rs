@@ -195,6 +195,15 @@ pub struct DatabaseSettings {
     /// another process) take effect without a restart.
     #[serde(deserialize_with = "seconds")]
     pub product_refresh_seconds: Duration,
+    /// How long a write waits for a lock another process holds before it
+    /// fails (and ingest answers 503).
+    #[serde(deserialize_with = "millis")]
+    pub busy_timeout_ms: Duration,
+    /// Writes waiting for the journal's writer at most; beyond, ingest waits.
+    pub journal_queue: usize,
+    /// How often rows past the lookback / idle settings are deleted.
+    #[serde(deserialize_with = "seconds")]
+    pub expire_seconds: Duration,
 }
 
 /// `[admin]`: who may register and manage products.

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +52,14 @@ macro_rules! id_type {
             }
         }
 
+        // Parsed like any other input: a stored id is checked again on load.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -90,8 +98,8 @@ impl SessionId {
 }
 
 /// What kind of thing the user did.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum ActionKind {
     Pageview,
     Click,
@@ -116,6 +124,19 @@ impl ActionKind {
     }
 }
 
+impl From<String> for ActionKind {
+    fn from(name: String) -> Self {
+        match name.as_str() {
+            "pageview" => ActionKind::Pageview,
+            "click" => ActionKind::Click,
+            "submit" => ActionKind::Submit,
+            "type" => ActionKind::Type,
+            "rageclick" => ActionKind::Rageclick,
+            _ => ActionKind::Custom(name),
+        }
+    }
+}
+
 impl From<ActionKind> for String {
     fn from(kind: ActionKind) -> Self {
         kind.as_str().to_owned()
@@ -123,7 +144,7 @@ impl From<ActionKind> for String {
 }
 
 /// One thing a user did, in words a person (or an LLM) can read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     pub kind: ActionKind,
     /// Short imperative title, e.g. `Click 'Save changes'`.

@@ -49,6 +49,9 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] db::Error),
+    /// What the database kept could not be read back.
+    #[error("could not read back the database's state: {0}")]
+    Journal(db::journal::Error),
     /// Products could not be read or seeded from the config file.
     #[error("could not load products: {0}")]
     Products(#[from] products::Error),
@@ -69,6 +72,7 @@ pub struct Application {
     port: u16,
     state: AppState,
     socket_layer: SocketIoLayer,
+    journal_task: db::journal::JournalTask,
 }
 
 impl Application {
@@ -92,7 +96,12 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
 
-        let products = open_products(&settings).await?;
+        let pool = db::connect(&settings.database).await?;
+        let products = products_on(pool.clone(), &settings).await?;
+        let (journal, journal_task) =
+            db::Journal::start(pool.clone(), settings.database.journal_queue)
+                .await
+                .map_err(StartupError::Journal)?;
         if settings.admin.open_registration && !settings.server.host.is_loopback() {
             tracing::warn!(
                 "admin.open_registration is on off loopback: anyone who can reach this server \
@@ -170,14 +179,14 @@ impl Application {
         let store = ContextStore::observed(
             &settings.context,
             summariser,
-            Some(Arc::new(stream.clone())),
+            vec![Arc::new(stream.clone()), Arc::new(journal.clone())],
             tasks.clone(),
             metrics.clone(),
         );
-        let conversations = Conversations::new(&settings.chat);
+        let conversations = Conversations::kept(&settings.chat, Arc::new(journal.clone()));
         let copilot = Copilot::new(
             store.clone(),
-            conversations,
+            conversations.clone(),
             bot,
             matcher,
             llm,
@@ -185,6 +194,8 @@ impl Application {
             metrics.clone(),
         );
         let proactive = Proactive::new(&proactive_settings, store.clone(), metrics.clone());
+        restore(&pool, &settings, &store, &conversations, &proactive).await?;
+        proactive.set_sink(Arc::new(journal.clone()));
         let (socket_layer, io) = channels::socketio::layer(
             copilot.clone(),
             proactive.clone(),
@@ -212,7 +223,9 @@ impl Application {
                 .clone()
                 .run(settings.database.product_refresh_seconds, shutdown.clone()),
         );
+        tasks.spawn(expire(journal.clone(), settings.clone(), shutdown.clone()));
         let state = AppState::new(Shared {
+            journal,
             stream,
             forwarders,
             copilot,
@@ -230,6 +243,7 @@ impl Application {
             port,
             state,
             socket_layer,
+            journal_task,
         })
     }
 
@@ -248,6 +262,9 @@ impl Application {
         let tasks = self.state.tasks.clone();
         tracing::info!(port = self.port, "copilot-server listening");
         let io = self.state.io.clone();
+        let journal = self.state.journal.clone();
+        // Outside `tasks`: it must outlive them, since they write to it.
+        let writer = tokio::spawn(self.journal_task.run());
         tasks.spawn(self.state.proactive.clone().run(shutdown.clone()));
         let router = web::router(self.state, self.socket_layer);
         axum::serve(self.listener, router)
@@ -261,6 +278,11 @@ impl Application {
         {
             tracing::warn!("background work still running at shutdown; abandoning it");
         }
+        // Everything queued is committed before the process ends.
+        journal.close();
+        if writer.await.is_err() {
+            tracing::error!("the journal writer panicked at shutdown");
+        }
         tracing::info!("copilot-server stopped");
         Ok(())
     }
@@ -269,7 +291,10 @@ impl Application {
 /// The database's products, with the config file's `[[products]]` upserted.
 /// The CLI opens the same registry (without seeding: the file is the server's).
 pub async fn open_products(settings: &Settings) -> Result<Products, StartupError> {
-    let pool = db::connect(&settings.database).await?;
+    products_on(db::connect(&settings.database).await?, settings).await
+}
+
+async fn products_on(pool: db::Pool, settings: &Settings) -> Result<Products, StartupError> {
     let products = Products::open(
         Arc::new(db::SqliteProducts::new(pool)),
         settings.admin.secret_grace_seconds,
@@ -277,6 +302,93 @@ pub async fn open_products(settings: &Settings) -> Result<Products, StartupError
     .await?;
     products.seed(&settings.products).await?;
     Ok(products)
+}
+
+/// Rows older than these are of no use: past the lookback, the idle times.
+fn cutoffs(settings: &Settings) -> db::journal::Cutoffs {
+    let now = db::journal::now_ms();
+    let ago = |d: Duration| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let p = &settings.proactive;
+    let proactive_idle = Duration::from_secs_f64(
+        (p.interaction_timeout_seconds + p.cooldown_seconds).max(0.0) + 600.0,
+    );
+    db::journal::Cutoffs {
+        actions: ago(Duration::from_secs_f64(settings.context.lookback_seconds)),
+        conversations: ago(Duration::from_secs(settings.chat.conversation_idle_seconds)),
+        proactive: ago(proactive_idle),
+        emails: ago(Duration::from_secs(settings.context.idle_seconds)),
+        now,
+    }
+}
+
+/// Puts back what the journal kept: summaries before their sessions' raw
+/// actions, delivery ids, emails, conversations, proactive states.
+async fn restore(
+    pool: &db::Pool,
+    settings: &Settings,
+    store: &ContextStore,
+    conversations: &Conversations,
+    proactive: &Proactive,
+) -> Result<(), StartupError> {
+    let restored = db::journal::restore(pool, cutoffs(settings))
+        .await
+        .map_err(|e| StartupError::Journal(db::journal::Error::Database(Arc::new(e))))?;
+    let counts = (
+        restored.actions.len(),
+        restored.summaries.len(),
+        restored.conversations.len(),
+    );
+    for (product, session, text, age) in restored.summaries {
+        store.restore_summary(&product, &session, text, age);
+    }
+    let mut actions = restored.actions.into_iter().peekable();
+    while let Some((product, seq, action, age)) = actions.next() {
+        let mut run = vec![crate::context::Restored { seq, action, age }];
+        while let Some((_, seq, action, age)) = actions.next_if(|(p, ..)| p == &product) {
+            run.push(crate::context::Restored { seq, action, age });
+        }
+        store.restore(&product, run);
+    }
+    for (product, key) in &restored.deliveries {
+        store.restore_delivery(product, key);
+    }
+    for (product, user, email) in &restored.emails {
+        store.note_email(product, user, email);
+    }
+    let mut skipped = restored.skipped;
+    for (key, state, _age) in &restored.conversations {
+        skipped += usize::from(!conversations.restore(key, state));
+    }
+    for (product, session, state, age) in restored.proactive {
+        skipped += usize::from(!proactive.restore(product, session, &state, age));
+    }
+    if counts != (0, 0, 0) || skipped > 0 {
+        tracing::info!(
+            actions = counts.0,
+            summaries = counts.1,
+            conversations = counts.2,
+            skipped,
+            "restored from the database"
+        );
+    }
+    Ok(())
+}
+
+/// Deletes rows past their time every `[database] expire_seconds`.
+async fn expire(journal: db::Journal, settings: Settings, shutdown: CancellationToken) {
+    let mut interval =
+        tokio::time::interval(settings.database.expire_seconds.max(Duration::from_secs(1)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = interval.tick() => {
+                if let Err(error) = journal.expire(cutoffs(&settings)).await {
+                    tracing::warn!(%error, "could not delete expired rows; will try again");
+                }
+            }
+        }
+    }
 }
 
 /// The intents in `dir`, or the built-in ones when `dir` does not exist.

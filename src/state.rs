@@ -21,6 +21,18 @@ impl AppState {
     }
 }
 
+impl Shared {
+    /// Where ingest puts what it accepts.
+    pub fn sinks(&self) -> crate::ingest::Sinks<'_> {
+        crate::ingest::Sinks {
+            store: &self.store,
+            stream: &self.stream,
+            journal: &self.journal,
+            dedupe_ttl: std::time::Duration::from_secs(self.settings.context.dedupe_ttl_seconds),
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
@@ -35,6 +47,8 @@ pub struct Shared {
     pub products: Products,
     /// Actions, summaries and the user index.
     pub store: ContextStore,
+    /// What a restart must not lose, written before ingest answers.
+    pub journal: crate::db::Journal,
     /// The activity stream: SSE subscribers and push delivery read from it.
     pub stream: crate::stream::Hub,
     /// Push delivery workers, started and stopped as products change.

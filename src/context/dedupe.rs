@@ -60,6 +60,14 @@ impl Deduper {
         state.current.insert(digest)
     }
 
+    /// Forgets `key`, so it is first again (its delivery could not be kept).
+    pub fn forget(&self, scope: &str, key: &str) {
+        let digest = digest(scope, key);
+        let mut state = self.state.lock();
+        state.current.remove(&digest);
+        state.previous.remove(&digest);
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         let state = self.state.lock();
@@ -92,6 +100,8 @@ mod tests {
         assert!(dedupe.first("b", "uuid-1"));
         assert!(dedupe.first("ab", "c"));
         assert!(dedupe.first("a", "bc"));
+        dedupe.forget("a", "uuid-1");
+        assert!(dedupe.first("a", "uuid-1"), "forgotten, so first again");
     }
 
     #[test]

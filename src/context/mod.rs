@@ -5,7 +5,10 @@ mod dedupe;
 pub mod store;
 pub mod summariser;
 
-pub use store::{ContextStore, Counts, Erased, SessionView, SummaryObserver, UserActivity};
+pub use store::{
+    ContextStore, Counts, Erased, Restored, SessionView, StoredSummary, SummaryObserver,
+    UserActivity,
+};
 pub use summariser::{OfflineSummariser, Summariser, SummaryError};
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ type UserKey = (ProductId, UserId);
 #[derive(Debug, Clone)]
 struct Stored {
     index: u64,
+    /// The journal's sequence number (0 when nothing is journalled).
+    seq: u64,
     received: Instant,
     action: Action,
 }
@@ -193,22 +195,39 @@ struct Inner {
     users: Cache<UserKey, Arc<Mutex<UserState>>>,
     seen: Deduper,
     summariser: Arc<dyn Summariser>,
-    observer: Option<Arc<dyn SummaryObserver>>,
+    observers: Vec<Arc<dyn SummaryObserver>>,
     tasks: TaskTracker,
     metrics: Metrics,
 }
 
+/// A summary the moment it replaced raw actions.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredSummary<'a> {
+    pub product: &'a ProductId,
+    pub session: &'a SessionId,
+    pub text: &'a str,
+    /// How many raw actions it replaced.
+    pub replaces: usize,
+    /// The highest journal sequence number among them.
+    pub covers_seq: u64,
+    /// How long ago the newest of them was received.
+    pub newest_age: Duration,
+}
+
 /// Told of every summary the moment it is stored (the activity stream
-/// publishes it). Called under the session's lock: it must not block.
+/// publishes it, the journal keeps it). Called under the session's lock: it
+/// must not block.
 pub trait SummaryObserver: Send + Sync {
-    /// `replaces`: how many raw actions the summary replaced.
-    fn summary_stored(
-        &self,
-        product: &ProductId,
-        session: &SessionId,
-        summary: &str,
-        replaces: usize,
-    );
+    fn summary_stored(&self, summary: &StoredSummary<'_>);
+}
+
+/// An action read back from the journal at start-up.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub seq: u64,
+    pub action: Action,
+    /// How long ago it was received.
+    pub age: Duration,
 }
 
 impl ContextStore {
@@ -219,14 +238,14 @@ impl ContextStore {
         tasks: TaskTracker,
         metrics: Metrics,
     ) -> Self {
-        Self::observed(settings, summariser, None, tasks, metrics)
+        Self::observed(settings, summariser, Vec::new(), tasks, metrics)
     }
 
     /// As `new`, telling `observer` of every stored summary.
     pub fn observed(
         settings: &ContextSettings,
         summariser: Arc<dyn Summariser>,
-        observer: Option<Arc<dyn SummaryObserver>>,
+        observers: Vec<Arc<dyn SummaryObserver>>,
         tasks: TaskTracker,
         metrics: Metrics,
     ) -> Self {
@@ -252,7 +271,7 @@ impl ContextStore {
                     Duration::from_secs(settings.dedupe_ttl_seconds.max(1)),
                 ),
                 summariser,
-                observer,
+                observers,
                 tasks,
                 metrics,
             }),
@@ -265,10 +284,77 @@ impl ContextStore {
         self.inner.seen.first(product.as_str(), dedupe_key)
     }
 
+    /// Forgets that a delivery was seen: it could not be kept, so its retry
+    /// must not count as a duplicate.
+    pub fn forget_delivery(&self, product: &ProductId, dedupe_key: &str) {
+        self.inner.seen.forget(product.as_str(), dedupe_key);
+    }
+
+    /// Remembers a delivery id read back from the journal.
+    pub fn restore_delivery(&self, product: &ProductId, dedupe_key: &str) {
+        self.inner.seen.first(product.as_str(), dedupe_key);
+    }
+
     /// Stores actions (in delivery order) and updates the user index.
     pub fn record(&self, product: &ProductId, actions: Vec<Action>) {
+        self.record_sequenced(product, actions.into_iter().map(|a| (0, a)));
+    }
+
+    /// As `record`, each action with its journal sequence number.
+    pub fn record_sequenced(
+        &self,
+        product: &ProductId,
+        actions: impl IntoIterator<Item = (u64, Action)>,
+    ) {
         let now = Instant::now();
-        for action in actions {
+        self.record_at(product, actions.into_iter().map(|(seq, a)| (seq, a, now)));
+    }
+
+    /// Puts back what the journal kept: a session's summary first, then its
+    /// raw actions with their original ages, through the same path as
+    /// `record` (so caps and merging apply as they did).
+    pub fn restore(&self, product: &ProductId, actions: Vec<Restored>) {
+        let now = Instant::now();
+        self.record_at(
+            product,
+            actions.into_iter().map(|r| {
+                let received = now.checked_sub(r.age).unwrap_or(now);
+                (r.seq, r.action, received)
+            }),
+        );
+    }
+
+    /// Puts back a stored summary (before the session's raw actions).
+    pub fn restore_summary(
+        &self,
+        product: &ProductId,
+        session: &SessionId,
+        text: String,
+        age: Duration,
+    ) {
+        let now = Instant::now();
+        let key = SessionKey {
+            product: product.clone(),
+            session: session.clone(),
+        };
+        let session = self.inner.sessions.get_with(key.clone(), || {
+            Arc::new(Session {
+                key,
+                state: Mutex::new(SessionState::default()),
+            })
+        });
+        session.state.lock().summary = Some(Summary {
+            text,
+            received: now.checked_sub(age).unwrap_or(now),
+        });
+    }
+
+    fn record_at(
+        &self,
+        product: &ProductId,
+        actions: impl Iterator<Item = (u64, Action, Instant)>,
+    ) {
+        for (seq, action, now) in actions {
             let key = SessionKey {
                 product: product.clone(),
                 session: action.session_id.clone(),
@@ -293,6 +379,7 @@ impl ContextStore {
                 }
                 let stored = Stored {
                     index: state.next_index,
+                    seq,
                     received: now,
                     action,
                 };
@@ -552,6 +639,8 @@ struct SummaryJob {
     actions: Vec<Action>,
     /// Highest index covered; raw actions up to it go when the summary lands.
     upto: u64,
+    /// Highest journal sequence number covered.
+    upto_seq: u64,
     newest_received: Instant,
 }
 
@@ -566,6 +655,7 @@ impl SummaryJob {
             previous: state.summary.as_ref().map(|s| s.text.clone()),
             actions: state.actions.iter().map(|s| s.action.clone()).collect(),
             upto,
+            upto_seq: state.actions.iter().map(|s| s.seq).max().unwrap_or(0),
             newest_received,
         }
     }
@@ -626,13 +716,18 @@ impl Inner {
                     // emptied slots were most of the store's memory.
                     state.actions.shrink_to(self.summary_threshold);
                     Metrics::count(&self.metrics.summaries, "stored", 1);
-                    if let (Some(observer), Some(summary)) = (&self.observer, &state.summary) {
-                        observer.summary_stored(
-                            &session.key.product,
-                            &session.key.session,
-                            &summary.text,
-                            job.actions.len(),
-                        );
+                    if let Some(summary) = &state.summary {
+                        let stored = StoredSummary {
+                            product: &session.key.product,
+                            session: &session.key.session,
+                            text: &summary.text,
+                            replaces: job.actions.len(),
+                            covers_seq: job.upto_seq,
+                            newest_age: job.newest_received.elapsed(),
+                        };
+                        for observer in &self.observers {
+                            observer.summary_stored(&stored);
+                        }
                     }
                     tracing::debug!(
                         session = %session.key.session,

@@ -3,16 +3,18 @@
 //! Runtime queries (no compile-time database needed); nothing above this
 //! module sees sqlx.
 
+pub mod journal;
 mod products;
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use journal::Journal;
 pub use products::SqliteProducts;
+pub use sqlx::sqlite::SqlitePool as Pool;
 
 use crate::config::DatabaseSettings;
 
@@ -59,7 +61,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<SqlitePool, Error> {
         .create_if_missing(true)
         .foreign_keys(true)
         // A second process (the CLI) may hold the write lock for a moment.
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(settings.busy_timeout_ms);
     let options = if in_memory {
         options
     } else {

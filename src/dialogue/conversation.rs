@@ -10,7 +10,9 @@ use std::time::Duration;
 use moka::sync::Cache;
 use parking_lot::Mutex;
 
-use super::tracker::Tracker;
+use serde::{Deserialize, Serialize};
+
+use super::tracker::{Saved, Tracker};
 use crate::config::ChatSettings;
 use crate::domain::{ProductId, UserId, Visitor};
 
@@ -31,7 +33,8 @@ impl ConversationKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
     Assistant,
@@ -46,7 +49,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Turn {
     pub role: Role,
     pub text: String,
@@ -70,10 +73,34 @@ pub struct TurnStart {
     pub tracker: Tracker,
 }
 
+/// Keeps conversations across restarts (the journal). Called after each
+/// change, outside any await; must not block.
+pub trait ConversationSink: Send + Sync {
+    /// `key` and `state` are JSON made by [`Conversations`]; `visitor` says
+    /// whose it is (for erasure).
+    fn keep(&self, visitor: &Visitor, key: String, state: String);
+}
+
+/// The key as stored: reversible, and unique per (visitor, sender).
+#[derive(Serialize, Deserialize)]
+struct SavedKey {
+    product: Option<ProductId>,
+    user: Option<UserId>,
+    sender: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedConversation {
+    greeted: bool,
+    turns: Vec<Turn>,
+    tracker: Saved,
+}
+
 #[derive(Clone)]
 pub struct Conversations {
     cache: Cache<ConversationKey, Arc<Mutex<Conversation>>>,
     max_turns: usize,
+    sink: Option<Arc<dyn ConversationSink>>,
 }
 
 impl Conversations {
@@ -86,6 +113,67 @@ impl Conversations {
                 ))
                 .build(),
             max_turns: settings.history_turns,
+            sink: None,
+        }
+    }
+
+    /// As `new`, keeping every change through `sink`.
+    pub fn kept(settings: &ChatSettings, sink: Arc<dyn ConversationSink>) -> Self {
+        Self {
+            sink: Some(sink),
+            ..Self::new(settings)
+        }
+    }
+
+    /// Puts back a conversation the sink kept; false if it does not parse.
+    pub fn restore(&self, key: &str, state: &str) -> bool {
+        let (Ok(key), Ok(saved)) = (
+            serde_json::from_str::<SavedKey>(key),
+            serde_json::from_str::<SavedConversation>(state),
+        ) else {
+            return false;
+        };
+        let key = ConversationKey {
+            visitor: Visitor {
+                product: key.product,
+                user: key.user,
+            },
+            sender: key.sender,
+        };
+        let mut turns: VecDeque<Turn> = saved.turns.into();
+        while turns.len() > self.max_turns {
+            turns.pop_front();
+        }
+        self.cache.insert(
+            key,
+            Arc::new(Mutex::new(Conversation {
+                greeted: saved.greeted,
+                turns,
+                tracker: Tracker::restore(saved.tracker),
+            })),
+        );
+        true
+    }
+
+    fn keep(&self, key: &ConversationKey, c: &Conversation) {
+        let Some(sink) = &self.sink else {
+            return;
+        };
+        let saved_key = SavedKey {
+            product: key.visitor.product.clone(),
+            user: key.visitor.user.clone(),
+            sender: key.sender.clone(),
+        };
+        let saved = SavedConversation {
+            greeted: c.greeted,
+            turns: c.turns.iter().cloned().collect(),
+            tracker: c.tracker.save(),
+        };
+        if let (Ok(k), Ok(state)) = (
+            serde_json::to_string(&saved_key),
+            serde_json::to_string(&saved),
+        ) {
+            sink.keep(&key.visitor, k, state);
         }
     }
 
@@ -122,6 +210,7 @@ impl Conversations {
         for text in texts {
             self.push(&mut c, Role::Assistant, text);
         }
+        self.keep(key, &c);
     }
 
     /// Records a bot action the user saw outside a turn (a proactive offer),
@@ -134,6 +223,7 @@ impl Conversations {
             c.tracker.bot(text);
             self.push(&mut c, Role::Assistant, text);
         }
+        self.keep(key, &c);
     }
 
     /// Records a bot message (a reply or a proactive offer).
@@ -141,6 +231,7 @@ impl Conversations {
         let conversation = self.get(key);
         let mut c = conversation.lock();
         self.push(&mut c, Role::Assistant, text);
+        self.keep(key, &c);
     }
 
     /// Forgets every conversation of one product's user; returns how many.

@@ -17,7 +17,7 @@ pub mod slots;
 pub mod tracker;
 
 pub use bot::{Bot, DialogueOptions};
-pub use conversation::{Conversations, Role, Turn};
+pub use conversation::{ConversationSink, Conversations, Role, Turn};
 pub use copilot::{Copilot, LlmSetup, Reply, TurnResult, UserMessage};
 pub use offline::OfflineResponder;
 pub use responses::BotMessage;

@@ -234,3 +234,131 @@ impl Tracker {
             .collect()
     }
 }
+
+/// A tracker as the journal keeps it: the events (from which the rule and
+/// story view is rebuilt), slots and the active loop. Entities keep what
+/// rules, slots and the action server read; the extractor name is not kept.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    events: Vec<SavedEvent>,
+    slots: HashMap<String, Json>,
+    active_loop: Option<String>,
+    initialised: bool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum SavedEvent {
+    User {
+        text: String,
+        intent: String,
+        confidence: f32,
+        entities: Vec<SavedEntity>,
+    },
+    Action {
+        name: String,
+    },
+    Bot {
+        text: String,
+    },
+    Slot {
+        name: String,
+        value: Json,
+    },
+    ActiveLoop {
+        name: Option<String>,
+    },
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedEntity {
+    entity: String,
+    start: Option<usize>,
+    end: Option<usize>,
+    value: Json,
+    role: Option<String>,
+    group: Option<String>,
+}
+
+impl Tracker {
+    pub fn save(&self) -> Saved {
+        let events = self
+            .events
+            .iter()
+            .map(|event| match event {
+                Event::User {
+                    text,
+                    intent,
+                    confidence,
+                    entities,
+                } => SavedEvent::User {
+                    text: text.clone(),
+                    intent: intent.clone(),
+                    confidence: *confidence,
+                    entities: entities
+                        .iter()
+                        .map(|e| SavedEntity {
+                            entity: e.entity.clone(),
+                            start: e.start,
+                            end: e.end,
+                            value: e.value.clone(),
+                            role: e.role.clone(),
+                            group: e.group.clone(),
+                        })
+                        .collect(),
+                },
+                Event::Action(name) => SavedEvent::Action { name: name.clone() },
+                Event::Bot(text) => SavedEvent::Bot { text: text.clone() },
+                Event::Slot(name, value) => SavedEvent::Slot {
+                    name: name.clone(),
+                    value: value.clone(),
+                },
+                Event::ActiveLoop(name) => SavedEvent::ActiveLoop { name: name.clone() },
+            })
+            .collect();
+        Saved {
+            events,
+            slots: self.slots.clone(),
+            active_loop: self.active_loop.clone(),
+            initialised: self.initialised,
+        }
+    }
+
+    pub fn restore(saved: Saved) -> Self {
+        let mut tracker = Self {
+            slots: saved.slots,
+            active_loop: saved.active_loop,
+            initialised: saved.initialised,
+            ..Self::default()
+        };
+        for event in saved.events {
+            tracker.push(match event {
+                SavedEvent::User {
+                    text,
+                    intent,
+                    confidence,
+                    entities,
+                } => Event::User {
+                    text,
+                    intent,
+                    confidence,
+                    entities: entities
+                        .into_iter()
+                        .map(|e| Entity {
+                            start: e.start,
+                            end: e.end,
+                            role: e.role,
+                            group: e.group,
+                            ..Entity::given(e.entity, e.value)
+                        })
+                        .collect(),
+                },
+                SavedEvent::Action { name } => Event::Action(name),
+                SavedEvent::Bot { text } => Event::Bot(text),
+                SavedEvent::Slot { name, value } => Event::Slot(name, value),
+                SavedEvent::ActiveLoop { name } => Event::ActiveLoop(name),
+            });
+        }
+        tracker
+    }
+}

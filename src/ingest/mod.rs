@@ -12,11 +12,14 @@ pub mod event;
 pub use action::{Classified, classify};
 pub use event::{Event, parse_body, parse_events};
 
+use std::time::Duration;
+
 use chrono::Utc;
 use serde::Serialize;
 
 use crate::context::ContextStore;
-use crate::domain::{ProductId, SessionId};
+use crate::db::Journal;
+use crate::domain::{Action, ProductId, SessionId};
 use crate::stream::{Hub, actions_payloads};
 
 /// What a delivery became.
@@ -30,47 +33,92 @@ pub struct Delivered {
     pub sessions: Vec<SessionId>,
 }
 
-/// Classifies events, drops retried deliveries, publishes the new actions to
-/// the product's stream (when anyone listens), stores them. Ignored events
+/// Where ingest puts what it accepted.
+pub struct Sinks<'a> {
+    pub store: &'a ContextStore,
+    pub stream: &'a Hub,
+    pub journal: &'a Journal,
+    /// How long delivery ids are remembered (for the journal's rows).
+    pub dedupe_ttl: Duration,
+}
+
+/// Classifies events, drops retried deliveries, keeps the new actions in the
+/// journal (committed before this returns), then publishes them to the
+/// product's stream (when anyone listens) and stores them. Ignored events
 /// still teach the store a user's email (`$identify` carries `$set.email`).
-pub fn deliver(
-    store: &ContextStore,
-    stream: &Hub,
+/// On a journal failure nothing is stored or published and the delivery ids
+/// are forgotten, so the sender's retry is not taken for a duplicate.
+pub async fn deliver(
+    sinks: &Sinks<'_>,
     product: &ProductId,
     events: &[Event],
-) -> Delivered {
+) -> Result<Delivered, NotKept> {
+    let store = sinks.store;
     let now = Utc::now();
     let mut delivered = Delivered::default();
     let mut actions = Vec::with_capacity(events.len());
+    let mut keys = Vec::with_capacity(events.len());
+    let mut emails = Vec::new();
     for event in events {
         match classify(event, now) {
             Classified::Ignored => {
                 delivered.ignored += 1;
                 if let Some(email) = &event.email {
-                    store.note_email(product, &event.user_id, email);
+                    emails.push((&event.user_id, email.as_str()));
                 }
             }
             Classified::Action(action) => {
                 if store.first_delivery(product, &event.dedupe_key) {
                     actions.push(*action);
+                    keys.push(event.dedupe_key.as_str());
                 } else {
                     delivered.duplicates += 1;
                 }
             }
         }
     }
+    let first = sinks.journal.next_seqs(actions.len());
+    let actions: Vec<(u64, Action)> = (first..).zip(actions).collect();
+    let kept = async {
+        sinks
+            .journal
+            .keep_actions(product, &actions, &keys, sinks.dedupe_ttl)
+            .await?;
+        for (user, email) in &emails {
+            if store.user_email(product, user).as_deref() != Some(*email) {
+                sinks.journal.keep_email(product, user, email).await?;
+            }
+        }
+        Ok::<_, crate::db::journal::Error>(())
+    };
+    if let Err(error) = kept.await {
+        for key in &keys {
+            store.forget_delivery(product, key);
+        }
+        return Err(NotKept(error));
+    }
+    for (user, email) in emails {
+        store.note_email(product, user, email);
+    }
     delivered.accepted = actions.len();
-    for action in &actions {
+    for (_, action) in &actions {
         if !delivered.sessions.contains(&action.session_id) {
             delivered.sessions.push(action.session_id.clone());
         }
     }
-    if !actions.is_empty() && stream.wanted(product) {
-        stream.publish(product, actions_payloads(product, &actions, now));
+    if !actions.is_empty() && sinks.stream.wanted(product) {
+        let payloads = actions_payloads(product, actions.iter().map(|(_, a)| a), now);
+        sinks.stream.publish(product, payloads);
     }
-    store.record(product, actions);
-    delivered
+    store.record_sequenced(product, actions);
+    Ok(delivered)
 }
+
+/// A delivery that could not be kept (the database is unavailable): nothing
+/// of it was stored, and the sender should retry.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct NotKept(#[from] crate::db::journal::Error);
 
 /// Why a body was refused.
 #[derive(Debug, thiserror::Error)]

@@ -48,6 +48,11 @@ pub trait Notifier: Send + Sync {
     ) -> Delivery;
 }
 
+/// Keeps proactive state across restarts (the journal). Must not block.
+pub trait ProactiveSink: Send + Sync {
+    fn keep(&self, product: &ProductId, session: &SessionId, state: String);
+}
+
 /// What one evaluation of one session came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -97,6 +102,7 @@ struct Inner {
     states: Cache<Key, Arc<Mutex<SessionState>>>,
     /// Set once the socket layer exists (it is built after this).
     notifier: OnceLock<Arc<dyn Notifier>>,
+    sink: OnceLock<Arc<dyn ProactiveSink>>,
     metrics: Metrics,
 }
 
@@ -122,6 +128,7 @@ impl Proactive {
                     .time_to_idle(idle)
                     .build(),
                 notifier: OnceLock::new(),
+                sink: OnceLock::new(),
                 metrics,
             }),
         }
@@ -130,6 +137,41 @@ impl Proactive {
     pub fn set_notifier(&self, notifier: Arc<dyn Notifier>) {
         if self.inner.notifier.set(notifier).is_err() {
             tracing::warn!("proactive notifier set twice; keeping the first");
+        }
+    }
+
+    /// Keeps every change of state through `sink` from now on.
+    pub fn set_sink(&self, sink: Arc<dyn ProactiveSink>) {
+        if self.inner.sink.set(sink).is_err() {
+            tracing::warn!("proactive sink set twice; keeping the first");
+        }
+    }
+
+    /// Puts back a state the sink kept, `age` after it was kept.
+    pub fn restore(
+        &self,
+        product: ProductId,
+        session: SessionId,
+        state: &str,
+        age: Duration,
+    ) -> bool {
+        let Ok(saved) = serde_json::from_str::<state::Saved>(state) else {
+            return false;
+        };
+        let Some(state) = SessionState::restore(&saved, age, Instant::now()) else {
+            return false;
+        };
+        self.inner
+            .states
+            .insert((product, session), Arc::new(Mutex::new(state)));
+        true
+    }
+
+    fn keep(&self, key: &Key, state: &SessionState) {
+        if let Some(sink) = self.inner.sink.get()
+            && let Ok(json) = serde_json::to_string(&state.save(Instant::now()))
+        {
+            sink.keep(&key.0, &key.1, json);
         }
     }
 
@@ -163,9 +205,10 @@ impl Proactive {
         };
         let now = Instant::now();
         for key in self.inner.store.user_sessions(product, user) {
-            self.state(&key)
-                .lock()
-                .user_message(self.inner.defaults, now);
+            let state = self.state(&key);
+            let mut state = state.lock();
+            state.user_message(self.inner.defaults, now);
+            self.keep(&key, &state);
         }
     }
 
@@ -276,7 +319,10 @@ impl Proactive {
             None => Delivery::NoSocket,
         };
         match delivery {
-            Delivery::Delivered(_) => Outcome::Fired { trigger: id },
+            Delivery::Delivered(_) => {
+                self.keep(key, &state.lock());
+                Outcome::Fired { trigger: id }
+            }
             Delivery::NoSocket => {
                 // Nobody saw it: undo the claim so a later chance is not lost.
                 *state.lock() = before;

@@ -116,6 +116,57 @@ impl SessionState {
     }
 }
 
+/// A state as the journal keeps it: times as milliseconds before (`_ago`)
+/// or after (`_in`) the moment it was saved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    phase: String,
+    last_interaction_ago_ms: u64,
+    interaction_timeout_ms: u64,
+    cooldown_ms: u64,
+    cooldown_in_ms: Option<u64>,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl SessionState {
+    pub fn save(&self, now: Instant) -> Saved {
+        Saved {
+            phase: self.phase.as_str().to_owned(),
+            last_interaction_ago_ms: ms(now.saturating_duration_since(self.last_interaction)),
+            interaction_timeout_ms: ms(self.timing.interaction_timeout),
+            cooldown_ms: ms(self.timing.cooldown),
+            cooldown_in_ms: self
+                .cooldown_until
+                .map(|until| ms(until.saturating_duration_since(now))),
+        }
+    }
+
+    /// The state `saved` described, `age` after it was saved.
+    pub fn restore(saved: &Saved, age: Duration, now: Instant) -> Option<Self> {
+        let phase = match saved.phase.as_str() {
+            "thinking" => Phase::Thinking,
+            "proactive" => Phase::Proactive,
+            "reactive" => Phase::Reactive,
+            _ => return None,
+        };
+        let ago = Duration::from_millis(saved.last_interaction_ago_ms) + age;
+        Some(Self {
+            phase,
+            last_interaction: now.checked_sub(ago).unwrap_or(now),
+            timing: Timing {
+                interaction_timeout: Duration::from_millis(saved.interaction_timeout_ms),
+                cooldown: Duration::from_millis(saved.cooldown_ms),
+            },
+            cooldown_until: saved
+                .cooldown_in_ms
+                .map(|left| now + Duration::from_millis(left).saturating_sub(age)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +175,28 @@ mod tests {
         interaction_timeout: Duration::from_secs(60),
         cooldown: Duration::from_secs(120),
     };
+
+    #[test]
+    fn a_saved_state_comes_back_as_it_was_less_the_time_it_was_away() {
+        let now = Instant::now();
+        let mut state = SessionState::new(T, now);
+        state.to_proactive(T, now).unwrap();
+        let saved = state.save(now);
+        let back = SessionState::restore(&saved, Duration::from_secs(10), now).unwrap();
+        assert_eq!(back.phase(), Phase::Proactive);
+        assert_eq!(
+            now.duration_since(back.last_interaction),
+            Duration::from_secs(10)
+        );
+        let mut cooling = SessionState::new(T, now);
+        cooling.user_message(T, now);
+        cooling.tick(now + Duration::from_secs(61));
+        let saved = cooling.save(now + Duration::from_secs(61));
+        assert_eq!(saved.cooldown_in_ms, Some(120_000));
+        let mut back = SessionState::restore(&saved, Duration::from_secs(20), now).unwrap();
+        assert_eq!(back.can_deliver(now), Err(Blocked::Cooldown));
+        assert_eq!(back.can_deliver(now + Duration::from_secs(101)), Ok(()));
+    }
 
     #[test]
     fn an_offer_starts_only_from_thinking_and_outside_cooldown() {

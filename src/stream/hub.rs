@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, broadcast};
 
 use super::payload::summary_payload;
-use crate::domain::{ProductId, SessionId};
+use crate::domain::ProductId;
 use crate::metrics::Metrics;
 
 /// One event-stream frame: its id, its JSON payload, and the frame as SSE
@@ -419,16 +419,16 @@ impl BatchSubscription {
 }
 
 impl crate::context::SummaryObserver for Hub {
-    fn summary_stored(
-        &self,
-        product: &ProductId,
-        session: &SessionId,
-        summary: &str,
-        replaces: usize,
-    ) {
-        if self.wanted(product) {
-            let payload = summary_payload(product, session, summary, replaces, chrono::Utc::now());
-            self.publish(product, [payload]);
+    fn summary_stored(&self, summary: &crate::context::StoredSummary<'_>) {
+        if self.wanted(summary.product) {
+            let payload = summary_payload(
+                summary.product,
+                summary.session,
+                summary.text,
+                summary.replaces,
+                chrono::Utc::now(),
+            );
+            self.publish(summary.product, [payload]);
         }
     }
 }

@@ -56,9 +56,9 @@ fn unix_seconds(at: DateTime<Utc>) -> f64 {
 /// One `actions` payload per session in the batch, in the order sessions first
 /// appear; actions keep delivery order and are indexed from 0 within their
 /// payload, as the connector does.
-pub fn actions_payloads(
+pub fn actions_payloads<'a>(
     product: &ProductId,
-    actions: &[Action],
+    actions: impl IntoIterator<Item = &'a Action>,
     now: DateTime<Utc>,
 ) -> Vec<String> {
     let mut order: Vec<&SessionId> = Vec::new();

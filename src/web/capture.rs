@@ -86,7 +86,7 @@ async fn capture(
     let product = product.id.clone();
     let events =
         ingest::parse_events(decoded.events).map_err(|e| AppError::BadCapture(e.to_string()))?;
-    let delivered = ingest::deliver(&state.store, &state.stream, &product, &events);
+    let delivered = ingest::deliver(&state.sinks(), &product, &events).await?;
     super::webhook::settle(state, &product, &delivered).await;
     tracing::debug!(?delivered, "capture");
     Ok(Json(json!({ "status": 1 })))

@@ -101,6 +101,9 @@ pub enum AppError {
     /// A product operation refused (not found, exists, bad email) or failed.
     #[error(transparent)]
     Products(#[from] products::Error),
+    /// An accepted delivery the database could not keep: 503, retry.
+    #[error(transparent)]
+    NotKept(#[from] ingest::NotKept),
 }
 
 /// Why an admin or onboarding call was refused.
@@ -201,6 +204,7 @@ impl AppError {
                 products::Error::Store(products::StoreError::Conflict(_)) => StatusCode::CONFLICT,
                 products::Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
+            AppError::NotKept(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

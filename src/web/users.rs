@@ -40,8 +40,15 @@ async fn user_delete(
     Path(user_id): Path<String>,
 ) -> Result<Json<ErasedBody>, AppError> {
     let user = parse_user(&user_id)?;
-    // Nothing about users is in the database yet (issue: durable state); when
-    // it is, it is erased here too.
+    // The journal first: if the database cannot erase, nothing is reported
+    // erased (503) and the caller retries.
+    let sessions = state.store.user_sessions(&product.id, &user);
+    let sessions: Vec<SessionId> = sessions.into_iter().map(|(_, s)| s).collect();
+    state
+        .journal
+        .erase_user(&product.id, &user, &sessions)
+        .await
+        .map_err(|e| AppError::NotKept(e.into()))?;
     let store = state.store.erase_user(&product.id, &user);
     let conversations = state.copilot.conversations().erase_user(&product.id, &user);
     let proactive_states = state.proactive.forget(&product.id, &store.sessions);

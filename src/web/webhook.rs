@@ -83,7 +83,7 @@ async fn receive(
     let product = product.id.clone();
 
     let events = ingest::parse_body(&body)?;
-    let delivered = ingest::deliver(&state.store, &state.stream, &product, &events);
+    let delivered = ingest::deliver(&state.sinks(), &product, &events).await?;
     settle(state, &product, &delivered).await;
     tracing::debug!(
         accepted = delivered.accepted,

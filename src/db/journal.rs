@@ -1,0 +1,622 @@
+//! The journal: what a restart must not lose, written by one task with group
+//! commit. Every write waiting when a transaction starts goes into it, so under
+//! load one commit covers many requests, and an idle server commits each at
+//! once (no timer to wait for). Ingest awaits its write before answering 200;
+//! summaries, conversations and proactive state are sent without waiting (they
+//! are durable a few milliseconds later). Rows expire with the lookback and
+//! idle settings (`expire`), so the file stays bounded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Action, ProductId, SessionId, UserId};
+
+/// Writes in one transaction at most (a bound on a batch's memory and time).
+const MAX_BATCH: usize = 4096;
+
+/// Why a write could not be kept.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The database refused or failed the transaction (locked, disk full, gone).
+    #[error("the database could not keep the write: {0}")]
+    Database(Arc<sqlx::Error>),
+    /// The journal is shutting down (or its task died).
+    #[error("the journal is closed")]
+    Closed,
+}
+
+/// A write, in the journal's own terms (JSON is made by the caller's task).
+enum Write {
+    /// `[[seq, product, session, user, received_at, action], ...]` and
+    /// `[[product, key, expires_at], ...]` as JSON arrays.
+    Actions {
+        actions: String,
+        deliveries: String,
+    },
+    Email {
+        product: ProductId,
+        user: UserId,
+        email: String,
+        at: i64,
+    },
+    Summary {
+        product: ProductId,
+        session: SessionId,
+        text: String,
+        covers_seq: i64,
+        received_at: i64,
+    },
+    Conversation {
+        key: String,
+        product: Option<ProductId>,
+        user: Option<UserId>,
+        state: String,
+        at: i64,
+    },
+    Proactive {
+        product: ProductId,
+        session: SessionId,
+        state: String,
+        at: i64,
+    },
+    EraseUser {
+        product: ProductId,
+        user: UserId,
+        /// JSON array of the sessions the store knew for the user.
+        sessions: String,
+    },
+    Expire(Cutoffs),
+}
+
+struct Job {
+    write: Write,
+    done: Option<oneshot::Sender<Result<(), Error>>>,
+}
+
+/// Rows older than these (Unix ms) are deleted.
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoffs {
+    pub actions: i64,
+    pub conversations: i64,
+    pub proactive: i64,
+    pub emails: i64,
+    pub now: i64,
+}
+
+/// Cheap to clone; every clone feeds the same writer.
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Job>,
+    seq: Arc<AtomicU64>,
+    closed: CancellationToken,
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Journal {
+    /// Starts the writer on `pool`. Sequence numbers continue from the
+    /// database's highest (or the clock in microseconds, if that is higher),
+    /// so they increase across restarts.
+    pub async fn start(pool: SqlitePool, queue: usize) -> Result<(Self, JournalTask), Error> {
+        let stored: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM actions")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| Error::Database(Arc::new(e)))?
+            .get(0);
+        let clock = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+        let start = clock.max(u64::try_from(stored).unwrap_or(0) + 1);
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let closed = CancellationToken::new();
+        let journal = Self {
+            tx,
+            seq: Arc::new(AtomicU64::new(start)),
+            closed: closed.clone(),
+        };
+        Ok((journal, JournalTask { pool, rx, closed }))
+    }
+
+    /// `n` consecutive sequence numbers; returns the first.
+    pub fn next_seqs(&self, n: usize) -> u64 {
+        self.seq.fetch_add(n as u64, Ordering::Relaxed)
+    }
+
+    /// Stops taking writes; the writer commits what is queued and ends.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    async fn commit(&self, write: Write) -> Result<(), Error> {
+        if self.closed.is_cancelled() {
+            return Err(Error::Closed);
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Job {
+                write,
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        wait.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Queued without waiting; dropped (and logged) if the queue is full.
+    fn send(&self, write: Write) {
+        if self.closed.is_cancelled() {
+            return;
+        }
+        if self.tx.try_send(Job { write, done: None }).is_err() {
+            tracing::warn!("journal queue full or closed; a background write was dropped");
+        }
+    }
+
+    /// Keeps accepted actions and their delivery ids; returns once committed.
+    pub async fn keep_actions(
+        &self,
+        product: &ProductId,
+        actions: &[(u64, Action)],
+        delivery_keys: &[&str],
+        dedupe_ttl: Duration,
+    ) -> Result<(), Error> {
+        if actions.is_empty() && delivery_keys.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        #[derive(Serialize)]
+        struct Row<'a>(u64, &'a str, &'a str, &'a str, i64, &'a Action);
+        let rows: Vec<Row<'_>> = actions
+            .iter()
+            .map(|(seq, a)| {
+                Row(
+                    *seq,
+                    product.as_str(),
+                    a.session_id.as_str(),
+                    a.user_id.as_str(),
+                    now,
+                    a,
+                )
+            })
+            .collect();
+        let expires = now.saturating_add(millis(dedupe_ttl));
+        let keys: Vec<(&str, &str, i64)> = delivery_keys
+            .iter()
+            .map(|k| (product.as_str(), *k, expires))
+            .collect();
+        self.commit(Write::Actions {
+            actions: json(&rows),
+            deliveries: json(&keys),
+        })
+        .await
+    }
+
+    /// An email learnt from an `$identify`; returns once committed.
+    pub async fn keep_email(
+        &self,
+        product: &ProductId,
+        user: &UserId,
+        email: &str,
+    ) -> Result<(), Error> {
+        self.commit(Write::Email {
+            product: product.clone(),
+            user: user.clone(),
+            email: email.to_owned(),
+            at: now_ms(),
+        })
+        .await
+    }
+
+    /// A conversation's state after a turn (`key` names it uniquely).
+    pub fn keep_conversation(
+        &self,
+        key: String,
+        product: Option<&ProductId>,
+        user: Option<&UserId>,
+        state: String,
+    ) {
+        self.send(Write::Conversation {
+            key,
+            product: product.cloned(),
+            user: user.cloned(),
+            state,
+            at: now_ms(),
+        });
+    }
+
+    /// A session's proactive state after it changed.
+    pub fn keep_proactive(&self, product: &ProductId, session: &SessionId, state: String) {
+        self.send(Write::Proactive {
+            product: product.clone(),
+            session: session.clone(),
+            state,
+            at: now_ms(),
+        });
+    }
+
+    /// Deletes everything kept about one product's user.
+    /// `sessions`: the user's sessions the store knows (their summaries and
+    /// proactive states go too).
+    pub async fn erase_user(
+        &self,
+        product: &ProductId,
+        user: &UserId,
+        sessions: &[SessionId],
+    ) -> Result<(), Error> {
+        self.commit(Write::EraseUser {
+            product: product.clone(),
+            user: user.clone(),
+            sessions: json(&sessions),
+        })
+        .await
+    }
+
+    /// Deletes rows older than the cutoffs.
+    pub async fn expire(&self, cutoffs: Cutoffs) -> Result<(), Error> {
+        self.commit(Write::Expire(cutoffs)).await
+    }
+}
+
+impl crate::dialogue::ConversationSink for Journal {
+    fn keep(&self, visitor: &crate::domain::Visitor, key: String, state: String) {
+        self.keep_conversation(key, visitor.product.as_ref(), visitor.user.as_ref(), state);
+    }
+}
+
+impl crate::proactive::ProactiveSink for Journal {
+    fn keep(&self, product: &ProductId, session: &SessionId, state: String) {
+        self.keep_proactive(product, session, state);
+    }
+}
+
+impl crate::context::SummaryObserver for Journal {
+    fn summary_stored(&self, summary: &crate::context::StoredSummary<'_>) {
+        self.send(Write::Summary {
+            product: summary.product.clone(),
+            session: summary.session.clone(),
+            text: summary.text.to_owned(),
+            covers_seq: i64::try_from(summary.covers_seq).unwrap_or(i64::MAX),
+            received_at: now_ms() - millis(summary.newest_age),
+        });
+    }
+}
+
+/// JSON for the bulk inserts. Our row types have string keys only, so
+/// serialising cannot fail; an empty array would be the harmless fallback.
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The writer; run it with [`JournalTask::run`].
+pub struct JournalTask {
+    pool: SqlitePool,
+    rx: mpsc::Receiver<Job>,
+    closed: CancellationToken,
+}
+
+impl JournalTask {
+    /// Commits batches until the journal is closed, then what is still queued.
+    pub async fn run(mut self) {
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                job = self.rx.recv() => match job {
+                    Some(job) => batch.push(job),
+                    None => break,
+                },
+                () = self.closed.cancelled() => {
+                    self.rx.close();
+                    while let Ok(job) = self.rx.try_recv() {
+                        batch.push(job);
+                    }
+                    if !batch.is_empty() {
+                        self.commit(&mut batch).await;
+                    }
+                    break;
+                }
+            }
+            // Group commit: everything that queued up meanwhile goes in too.
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut batch).await;
+        }
+    }
+
+    async fn commit(&self, batch: &mut Vec<Job>) {
+        let result = write_batch(&self.pool, batch)
+            .await
+            .map_err(|e| Error::Database(Arc::new(e)));
+        if let Err(error) = &result {
+            tracing::warn!(%error, writes = batch.len(), "journal commit failed");
+        }
+        for job in batch.drain(..) {
+            if let Some(done) = job.done {
+                let _ = done.send(result.clone());
+            }
+        }
+    }
+}
+
+const INSERT_ACTIONS: &str = "INSERT INTO actions (seq, product_id, session_id, user_id, \
+     received_at, action) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->5 \
+     FROM json_each($1) WHERE true ON CONFLICT (seq) DO NOTHING";
+const INSERT_DELIVERIES: &str = "INSERT INTO deliveries (product_id, dedupe_key, expires_at) \
+     SELECT value->>0, value->>1, value->>2 FROM json_each($1) WHERE true \
+     ON CONFLICT (product_id, dedupe_key) DO NOTHING";
+
+async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for job in batch {
+        match &job.write {
+            Write::Actions {
+                actions,
+                deliveries,
+            } => {
+                sqlx::query(INSERT_ACTIONS)
+                    .bind(actions)
+                    .execute(&mut *tx)
+                    .await?;
+                if deliveries.len() > 2 {
+                    sqlx::query(INSERT_DELIVERIES)
+                        .bind(deliveries)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            Write::Email {
+                product,
+                user,
+                email,
+                at,
+            } => {
+                sqlx::query(
+                    "INSERT INTO user_emails (product_id, user_id, email, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (product_id, user_id) \
+                     DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
+                )
+                .bind(product.as_str())
+                .bind(user.as_str())
+                .bind(email)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Write::Summary {
+                product,
+                session,
+                text,
+                covers_seq,
+                received_at,
+            } => {
+                sqlx::query(
+                    "INSERT INTO summaries (product_id, session_id, summary, covers_seq, \
+                     received_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (product_id, session_id) DO UPDATE SET \
+                     summary = excluded.summary, covers_seq = excluded.covers_seq, \
+                     received_at = excluded.received_at",
+                )
+                .bind(product.as_str())
+                .bind(session.as_str())
+                .bind(text)
+                .bind(covers_seq)
+                .bind(received_at)
+                .execute(&mut *tx)
+                .await?;
+                // The summary replaces them only now that it is stored.
+                sqlx::query(
+                    "DELETE FROM actions WHERE product_id = $1 AND session_id = $2 AND seq <= $3",
+                )
+                .bind(product.as_str())
+                .bind(session.as_str())
+                .bind(covers_seq)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Write::Conversation {
+                key,
+                product,
+                user,
+                state,
+                at,
+            } => {
+                sqlx::query(
+                    "INSERT INTO conversations (conversation_key, product_id, user_id, state, \
+                     updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_key) \
+                     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                )
+                .bind(key)
+                .bind(product.as_ref().map(ProductId::as_str))
+                .bind(user.as_ref().map(UserId::as_str))
+                .bind(state)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Write::Proactive {
+                product,
+                session,
+                state,
+                at,
+            } => {
+                sqlx::query(
+                    "INSERT INTO proactive_states (product_id, session_id, state, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (product_id, session_id) \
+                     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                )
+                .bind(product.as_str())
+                .bind(session.as_str())
+                .bind(state)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Write::EraseUser {
+                product,
+                user,
+                sessions,
+            } => {
+                let (p, u) = (product.as_str(), user.as_str());
+                for table in ["summaries", "proactive_states"] {
+                    let sql = format!(
+                        "DELETE FROM {table} WHERE product_id = $1 AND (session_id IN \
+                         (SELECT DISTINCT session_id FROM actions WHERE product_id = $1 \
+                         AND user_id = $2) OR session_id IN (SELECT value FROM json_each($3)))"
+                    );
+                    sqlx::query(&sql)
+                        .bind(p)
+                        .bind(u)
+                        .bind(sessions)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for sql in [
+                    "DELETE FROM actions WHERE product_id = $1 AND user_id = $2",
+                    "DELETE FROM user_emails WHERE product_id = $1 AND user_id = $2",
+                    "DELETE FROM conversations WHERE product_id = $1 AND user_id = $2",
+                ] {
+                    sqlx::query(sql).bind(p).bind(u).execute(&mut *tx).await?;
+                }
+            }
+            Write::Expire(c) => {
+                for (sql, cutoff) in [
+                    ("DELETE FROM actions WHERE received_at < $1", c.actions),
+                    ("DELETE FROM summaries WHERE received_at < $1", c.actions),
+                    ("DELETE FROM deliveries WHERE expires_at < $1", c.now),
+                    (
+                        "DELETE FROM conversations WHERE updated_at < $1",
+                        c.conversations,
+                    ),
+                    (
+                        "DELETE FROM proactive_states WHERE updated_at < $1",
+                        c.proactive,
+                    ),
+                    ("DELETE FROM user_emails WHERE updated_at < $1", c.emails),
+                ] {
+                    sqlx::query(sql).bind(cutoff).execute(&mut *tx).await?;
+                }
+            }
+        }
+    }
+    tx.commit().await
+}
+
+/// What the journal holds, read back at start-up (oldest first).
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// (product, session, summary, age).
+    pub summaries: Vec<(ProductId, SessionId, String, Duration)>,
+    /// (product, seq, action, age).
+    pub actions: Vec<(ProductId, u64, Action, Duration)>,
+    /// (product, key).
+    pub deliveries: Vec<(ProductId, String)>,
+    /// (product, user, email).
+    pub emails: Vec<(ProductId, UserId, String)>,
+    /// (key, state JSON, age).
+    pub conversations: Vec<(String, String, Duration)>,
+    /// (product, session, state JSON, age).
+    pub proactive: Vec<(ProductId, SessionId, String, Duration)>,
+    /// Rows that did not parse (skipped, counted).
+    pub skipped: usize,
+}
+
+/// Reads back every row newer than the cutoffs.
+pub async fn restore(pool: &SqlitePool, cutoffs: Cutoffs) -> Result<Restored, sqlx::Error> {
+    let now = cutoffs.now;
+    let age = |at: i64| Duration::from_millis(u64::try_from(now - at).unwrap_or(0));
+    let mut restored = Restored::default();
+    let rows = sqlx::query(
+        "SELECT product_id, session_id, summary, received_at FROM summaries \
+         WHERE received_at >= $1",
+    )
+    .bind(cutoffs.actions)
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        match (ProductId::parse(row.get(0)), SessionId::parse(row.get(1))) {
+            (Ok(p), Ok(s)) => restored.summaries.push((p, s, row.get(2), age(row.get(3)))),
+            _ => restored.skipped += 1,
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT product_id, seq, action, received_at FROM actions WHERE received_at >= $1 \
+         ORDER BY seq",
+    )
+    .bind(cutoffs.actions)
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        let action: Result<Action, _> = serde_json::from_str(row.get(2));
+        match (ProductId::parse(row.get(0)), action) {
+            (Ok(p), Ok(a)) => {
+                let seq: i64 = row.get(1);
+                restored
+                    .actions
+                    .push((p, u64::try_from(seq).unwrap_or(0), a, age(row.get(3))));
+            }
+            _ => restored.skipped += 1,
+        }
+    }
+    let rows = sqlx::query("SELECT product_id, dedupe_key FROM deliveries WHERE expires_at >= $1")
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+    for row in rows {
+        match ProductId::parse(row.get(0)) {
+            Ok(p) => restored.deliveries.push((p, row.get(1))),
+            Err(_) => restored.skipped += 1,
+        }
+    }
+    let rows =
+        sqlx::query("SELECT product_id, user_id, email FROM user_emails WHERE updated_at >= $1")
+            .bind(cutoffs.emails)
+            .fetch_all(pool)
+            .await?;
+    for row in rows {
+        match (ProductId::parse(row.get(0)), UserId::parse(row.get(1))) {
+            (Ok(p), Ok(u)) => restored.emails.push((p, u, row.get(2))),
+            _ => restored.skipped += 1,
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT conversation_key, state, updated_at FROM conversations WHERE updated_at >= $1 \
+         ORDER BY updated_at",
+    )
+    .bind(cutoffs.conversations)
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        restored
+            .conversations
+            .push((row.get(0), row.get(1), age(row.get(2))));
+    }
+    let rows = sqlx::query(
+        "SELECT product_id, session_id, state, updated_at FROM proactive_states \
+         WHERE updated_at >= $1",
+    )
+    .bind(cutoffs.proactive)
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        match (ProductId::parse(row.get(0)), SessionId::parse(row.get(1))) {
+            (Ok(p), Ok(s)) => restored.proactive.push((p, s, row.get(2), age(row.get(3)))),
+            _ => restored.skipped += 1,
+        }
+    }
+    Ok(restored)
+}
