@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS summaries (
     session_id TEXT NOT NULL,
     summary TEXT NOT NULL,
     covers_seq INTEGER NOT NULL,
+    -- The session's next action index after it (indexes go on from there).
+    next_index INTEGER NOT NULL,
     -- When the newest action it covers was received (for the lookback).
     received_at INTEGER NOT NULL,
     PRIMARY KEY (product_id, session_id)

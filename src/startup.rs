@@ -267,10 +267,21 @@ impl Application {
         let writer = tokio::spawn(self.journal_task.run());
         tasks.spawn(self.state.proactive.clone().run(shutdown.clone()));
         let router = web::router(self.state, self.socket_layer);
+        // Sockets are closed at the transport as soon as the stop is asked
+        // for (not after the HTTP drain, which would wait for them): clients
+        // see "transport close" and reconnect, to another instance if there
+        // is one. A socket.io DISCONNECT would tell them to stay away.
+        let closing = {
+            let (io, shutdown) = (io.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                io.close().await;
+            })
+        };
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
-        io.close().await;
+        let _ = closing.await;
         tasks.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait())
             .await
@@ -338,8 +349,8 @@ async fn restore(
         restored.summaries.len(),
         restored.conversations.len(),
     );
-    for (product, session, text, age) in restored.summaries {
-        store.restore_summary(&product, &session, text, age);
+    for (product, session, text, next_index, age) in restored.summaries {
+        store.restore_summary(&product, &session, text, next_index, age);
     }
     let mut actions = restored.actions.into_iter().peekable();
     while let Some((product, seq, action, age)) = actions.next() {

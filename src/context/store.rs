@@ -210,6 +210,8 @@ pub struct StoredSummary<'a> {
     pub replaces: usize,
     /// The highest journal sequence number among them.
     pub covers_seq: u64,
+    /// The index the session's next action gets.
+    pub next_index: u64,
     /// How long ago the newest of them was received.
     pub newest_age: Duration,
 }
@@ -330,6 +332,7 @@ impl ContextStore {
         product: &ProductId,
         session: &SessionId,
         text: String,
+        next_index: u64,
         age: Duration,
     ) {
         let now = Instant::now();
@@ -343,7 +346,9 @@ impl ContextStore {
                 state: Mutex::new(SessionState::default()),
             })
         });
-        session.state.lock().summary = Some(Summary {
+        let mut state = session.state.lock();
+        state.next_index = state.next_index.max(next_index);
+        state.summary = Some(Summary {
             text,
             received: now.checked_sub(age).unwrap_or(now),
         });
@@ -723,6 +728,7 @@ impl Inner {
                             text: &summary.text,
                             replaces: job.actions.len(),
                             covers_seq: job.upto_seq,
+                            next_index: job.upto + 1,
                             newest_age: job.newest_received.elapsed(),
                         };
                         for observer in &self.observers {

@@ -51,6 +51,7 @@ enum Write {
         session: SessionId,
         text: String,
         covers_seq: i64,
+        next_index: i64,
         received_at: i64,
     },
     Conversation {
@@ -288,6 +289,7 @@ impl crate::context::SummaryObserver for Journal {
             session: summary.session.clone(),
             text: summary.text.to_owned(),
             covers_seq: i64::try_from(summary.covers_seq).unwrap_or(i64::MAX),
+            next_index: i64::try_from(summary.next_index).unwrap_or(i64::MAX),
             received_at: now_ms() - millis(summary.newest_age),
         });
     }
@@ -402,19 +404,21 @@ async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<(), sqlx::Error
                 session,
                 text,
                 covers_seq,
+                next_index,
                 received_at,
             } => {
                 sqlx::query(
                     "INSERT INTO summaries (product_id, session_id, summary, covers_seq, \
-                     received_at) VALUES ($1, $2, $3, $4, $5) \
+                     next_index, received_at) VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (product_id, session_id) DO UPDATE SET \
                      summary = excluded.summary, covers_seq = excluded.covers_seq, \
-                     received_at = excluded.received_at",
+                     next_index = excluded.next_index, received_at = excluded.received_at",
                 )
                 .bind(product.as_str())
                 .bind(session.as_str())
                 .bind(text)
                 .bind(covers_seq)
+                .bind(next_index)
                 .bind(received_at)
                 .execute(&mut *tx)
                 .await?;
@@ -519,8 +523,8 @@ async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<(), sqlx::Error
 /// What the journal holds, read back at start-up (oldest first).
 #[derive(Debug, Default)]
 pub struct Restored {
-    /// (product, session, summary, age).
-    pub summaries: Vec<(ProductId, SessionId, String, Duration)>,
+    /// (product, session, summary, next index, age).
+    pub summaries: Vec<(ProductId, SessionId, String, u64, Duration)>,
     /// (product, seq, action, age).
     pub actions: Vec<(ProductId, u64, Action, Duration)>,
     /// (product, key).
@@ -541,7 +545,7 @@ pub async fn restore(pool: &SqlitePool, cutoffs: Cutoffs) -> Result<Restored, sq
     let age = |at: i64| Duration::from_millis(u64::try_from(now - at).unwrap_or(0));
     let mut restored = Restored::default();
     let rows = sqlx::query(
-        "SELECT product_id, session_id, summary, received_at FROM summaries \
+        "SELECT product_id, session_id, summary, next_index, received_at FROM summaries \
          WHERE received_at >= $1",
     )
     .bind(cutoffs.actions)
@@ -549,7 +553,16 @@ pub async fn restore(pool: &SqlitePool, cutoffs: Cutoffs) -> Result<Restored, sq
     .await?;
     for row in rows {
         match (ProductId::parse(row.get(0)), SessionId::parse(row.get(1))) {
-            (Ok(p), Ok(s)) => restored.summaries.push((p, s, row.get(2), age(row.get(3)))),
+            (Ok(p), Ok(s)) => {
+                let next: i64 = row.get(3);
+                restored.summaries.push((
+                    p,
+                    s,
+                    row.get(2),
+                    u64::try_from(next).unwrap_or(0),
+                    age(row.get(4)),
+                ));
+            }
             _ => restored.skipped += 1,
         }
     }

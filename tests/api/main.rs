@@ -5,6 +5,7 @@ mod browser;
 mod capture;
 mod config;
 mod context;
+mod durable;
 mod fake_llm;
 mod faults;
 mod health;
