@@ -3,20 +3,24 @@
 -- deleted by the server's expiry task, so the file stays bounded.
 
 -- Every accepted action, in the order it was stored (`seq` is global and
--- increasing across restarts). `action` is the action as JSON.
+-- increasing across restarts), with the delivery id it came with. Rows are
+-- only ever appended at the end of the table and of its one index, so a
+-- commit writes few pages; they are kept for the longer of the lookback (the
+-- action) and the de-duplication window (its id), then deleted by expiry.
+-- `action` is the action as JSON.
 CREATE TABLE IF NOT EXISTS actions (
     seq INTEGER PRIMARY KEY NOT NULL,
     product_id TEXT NOT NULL,
     session_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     received_at INTEGER NOT NULL,
+    dedupe_key TEXT NOT NULL,
     action TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS actions_session ON actions (product_id, session_id, seq);
 CREATE INDEX IF NOT EXISTS actions_received ON actions (received_at);
 
 -- A session's rolling summary; it replaced the raw actions up to `covers_seq`
--- (those rows are deleted in the same transaction).
+-- (those rows stay for their delivery ids, and are not restored as actions).
 CREATE TABLE IF NOT EXISTS summaries (
     product_id TEXT NOT NULL,
     session_id TEXT NOT NULL,
@@ -28,15 +32,6 @@ CREATE TABLE IF NOT EXISTS summaries (
     received_at INTEGER NOT NULL,
     PRIMARY KEY (product_id, session_id)
 );
-
--- Delivery de-duplication ids: a PostHog retry after a restart is still a duplicate.
-CREATE TABLE IF NOT EXISTS deliveries (
-    product_id TEXT NOT NULL,
-    dedupe_key TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (product_id, dedupe_key)
-);
-CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
 
 -- Emails learnt from `$identify` events (actions carry their own).
 CREATE TABLE IF NOT EXISTS user_emails (

@@ -325,6 +325,7 @@ fn cutoffs(settings: &Settings) -> db::journal::Cutoffs {
     );
     db::journal::Cutoffs {
         actions: ago(Duration::from_secs_f64(settings.context.lookback_seconds)),
+        deliveries: ago(Duration::from_secs(settings.context.dedupe_ttl_seconds)),
         conversations: ago(Duration::from_secs(settings.chat.conversation_idle_seconds)),
         proactive: ago(proactive_idle),
         emails: ago(Duration::from_secs(settings.context.idle_seconds)),

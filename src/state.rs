@@ -28,7 +28,6 @@ impl Shared {
             store: &self.store,
             stream: &self.stream,
             journal: &self.journal,
-            dedupe_ttl: std::time::Duration::from_secs(self.settings.context.dedupe_ttl_seconds),
         }
     }
 }

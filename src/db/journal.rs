@@ -6,6 +6,7 @@
 //! are durable a few milliseconds later). Rows expire with the lookback and
 //! idle settings (`expire`), so the file stays bounded.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,12 +35,9 @@ pub enum Error {
 
 /// A write, in the journal's own terms (JSON is made by the caller's task).
 enum Write {
-    /// `[[seq, product, session, user, received_at, action], ...]` and
-    /// `[[product, key, expires_at], ...]` as JSON arrays.
-    Actions {
-        actions: String,
-        deliveries: String,
-    },
+    /// `[[seq, product, session, user, received_at, dedupe_key, action], ...]`
+    /// as a JSON array.
+    Actions(String),
     Email {
         product: ProductId,
         user: UserId,
@@ -78,13 +76,20 @@ enum Write {
 
 struct Job {
     write: Write,
-    done: Option<oneshot::Sender<Result<(), Error>>>,
+    /// Told the outcome: rows deleted for an expiry, 0 for other writes.
+    done: Option<oneshot::Sender<Result<u64, Error>>>,
 }
+
+/// Expired action rows deleted per transaction, so expiry never holds the
+/// write lock (and ingest) for long.
+const EXPIRE_CHUNK: i64 = 20_000;
 
 /// Rows older than these (Unix ms) are deleted.
 #[derive(Debug, Clone, Copy)]
 pub struct Cutoffs {
     pub actions: i64,
+    /// Delivery ids (kept in the action rows) older than this are forgotten.
+    pub deliveries: i64,
     pub conversations: i64,
     pub proactive: i64,
     pub emails: i64,
@@ -140,7 +145,7 @@ impl Journal {
         self.closed.cancel();
     }
 
-    async fn commit(&self, write: Write) -> Result<(), Error> {
+    async fn commit(&self, write: Write) -> Result<u64, Error> {
         if self.closed.is_cancelled() {
             return Err(Error::Closed);
         }
@@ -165,43 +170,36 @@ impl Journal {
         }
     }
 
-    /// Keeps accepted actions and their delivery ids; returns once committed.
+    /// Keeps accepted actions with their delivery ids (`actions[i]` came
+    /// with `delivery_keys[i]`); returns once committed.
     pub async fn keep_actions(
         &self,
         product: &ProductId,
         actions: &[(u64, Action)],
         delivery_keys: &[&str],
-        dedupe_ttl: Duration,
     ) -> Result<(), Error> {
-        if actions.is_empty() && delivery_keys.is_empty() {
+        if actions.is_empty() {
             return Ok(());
         }
         let now = now_ms();
         #[derive(Serialize)]
-        struct Row<'a>(u64, &'a str, &'a str, &'a str, i64, &'a Action);
+        struct Row<'a>(u64, &'a str, &'a str, &'a str, i64, &'a str, &'a Action);
         let rows: Vec<Row<'_>> = actions
             .iter()
-            .map(|(seq, a)| {
+            .zip(delivery_keys)
+            .map(|((seq, a), key)| {
                 Row(
                     *seq,
                     product.as_str(),
                     a.session_id.as_str(),
                     a.user_id.as_str(),
                     now,
+                    key,
                     a,
                 )
             })
             .collect();
-        let expires = now.saturating_add(millis(dedupe_ttl));
-        let keys: Vec<(&str, &str, i64)> = delivery_keys
-            .iter()
-            .map(|k| (product.as_str(), *k, expires))
-            .collect();
-        self.commit(Write::Actions {
-            actions: json(&rows),
-            deliveries: json(&keys),
-        })
-        .await
+        self.commit(Write::Actions(json(&rows))).await.map(drop)
     }
 
     /// An email learnt from an `$identify`; returns once committed.
@@ -218,6 +216,7 @@ impl Journal {
             at: now_ms(),
         })
         .await
+        .map(drop)
     }
 
     /// A conversation's state after a turn (`key` names it uniquely).
@@ -262,11 +261,20 @@ impl Journal {
             sessions: json(&sessions),
         })
         .await
+        .map(drop)
     }
 
-    /// Deletes rows older than the cutoffs.
-    pub async fn expire(&self, cutoffs: Cutoffs) -> Result<(), Error> {
-        self.commit(Write::Expire(cutoffs)).await
+    /// Deletes rows older than the cutoffs, the action rows in chunks (one
+    /// transaction each, between other writes); returns how many went.
+    pub async fn expire(&self, cutoffs: Cutoffs) -> Result<u64, Error> {
+        let mut deleted = 0;
+        loop {
+            let chunk = self.commit(Write::Expire(cutoffs)).await?;
+            deleted += chunk;
+            if chunk < EXPIRE_CHUNK as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 }
 
@@ -347,40 +355,68 @@ impl JournalTask {
         if let Err(error) = &result {
             tracing::warn!(%error, writes = batch.len(), "journal commit failed");
         }
-        for job in batch.drain(..) {
+        for (i, job) in batch.drain(..).enumerate() {
             if let Some(done) = job.done {
-                let _ = done.send(result.clone());
+                let outcome = match &result {
+                    Ok(deleted) => Ok(deleted.get(i).copied().unwrap_or(0)),
+                    Err(error) => Err(error.clone()),
+                };
+                let _ = done.send(outcome);
             }
         }
     }
 }
 
 const INSERT_ACTIONS: &str = "INSERT INTO actions (seq, product_id, session_id, user_id, \
-     received_at, action) SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->5 \
-     FROM json_each($1) WHERE true ON CONFLICT (seq) DO NOTHING";
-const INSERT_DELIVERIES: &str = "INSERT INTO deliveries (product_id, dedupe_key, expires_at) \
-     SELECT value->>0, value->>1, value->>2 FROM json_each($1) WHERE true \
-     ON CONFLICT (product_id, dedupe_key) DO NOTHING";
+     received_at, dedupe_key, action) SELECT value->>0, value->>1, value->>2, value->>3, \
+     value->>4, value->>5, value->6 FROM json_each($1) WHERE true ON CONFLICT (seq) DO NOTHING";
 
-async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<(), sqlx::Error> {
+/// Appends the elements of the JSON array `array` to the array being built
+/// in `merged` (without its closing bracket).
+fn merge_array(merged: &mut String, array: &str) {
+    let inner = array
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or("");
+    if inner.is_empty() {
+        return;
+    }
+    merged.push(if merged.is_empty() { '[' } else { ',' });
+    merged.push_str(inner);
+}
+
+/// Inserts the merged actions of consecutive ingest writes: one statement
+/// however many requests they came from (each statement is a round trip to
+/// sqlx's SQLite thread).
+async fn flush_actions(
+    tx: &mut sqlx::SqliteConnection,
+    merged: &mut String,
+) -> Result<(), sqlx::Error> {
+    if !merged.is_empty() {
+        merged.push(']');
+        sqlx::query(INSERT_ACTIONS)
+            .bind(merged.as_str())
+            .execute(&mut *tx)
+            .await?;
+        merged.clear();
+    }
+    Ok(())
+}
+
+/// Writes a batch in one transaction; returns the rows each job deleted.
+async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<Vec<u64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    for job in batch {
+    let mut actions = String::new();
+    let mut deleted = vec![0; batch.len()];
+    for (i, job) in batch.iter().enumerate() {
+        if let Write::Actions(rows) = &job.write {
+            merge_array(&mut actions, rows);
+            continue;
+        }
+        // Other writes keep their place after the ingest writes before them.
+        flush_actions(&mut tx, &mut actions).await?;
         match &job.write {
-            Write::Actions {
-                actions,
-                deliveries,
-            } => {
-                sqlx::query(INSERT_ACTIONS)
-                    .bind(actions)
-                    .execute(&mut *tx)
-                    .await?;
-                if deliveries.len() > 2 {
-                    sqlx::query(INSERT_DELIVERIES)
-                        .bind(deliveries)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            Write::Actions(_) => {}
             Write::Email {
                 product,
                 user,
@@ -420,15 +456,6 @@ async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<(), sqlx::Error
                 .bind(covers_seq)
                 .bind(next_index)
                 .bind(received_at)
-                .execute(&mut *tx)
-                .await?;
-                // The summary replaces them only now that it is stored.
-                sqlx::query(
-                    "DELETE FROM actions WHERE product_id = $1 AND session_id = $2 AND seq <= $3",
-                )
-                .bind(product.as_str())
-                .bind(session.as_str())
-                .bind(covers_seq)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -498,10 +525,18 @@ async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<(), sqlx::Error
                 }
             }
             Write::Expire(c) => {
+                let oldest_kept = c.actions.min(c.deliveries);
+                deleted[i] = sqlx::query(
+                    "DELETE FROM actions WHERE seq IN (SELECT seq FROM actions \
+                     WHERE received_at < $1 ORDER BY received_at LIMIT $2)",
+                )
+                .bind(oldest_kept)
+                .bind(EXPIRE_CHUNK)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
                 for (sql, cutoff) in [
-                    ("DELETE FROM actions WHERE received_at < $1", c.actions),
                     ("DELETE FROM summaries WHERE received_at < $1", c.actions),
-                    ("DELETE FROM deliveries WHERE expires_at < $1", c.now),
                     (
                         "DELETE FROM conversations WHERE updated_at < $1",
                         c.conversations,
@@ -517,7 +552,9 @@ async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<(), sqlx::Error
             }
         }
     }
-    tx.commit().await
+    flush_actions(&mut tx, &mut actions).await?;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// What the journal holds, read back at start-up (oldest first).
@@ -545,14 +582,17 @@ pub async fn restore(pool: &SqlitePool, cutoffs: Cutoffs) -> Result<Restored, sq
     let age = |at: i64| Duration::from_millis(u64::try_from(now - at).unwrap_or(0));
     let mut restored = Restored::default();
     let rows = sqlx::query(
-        "SELECT product_id, session_id, summary, next_index, received_at FROM summaries \
-         WHERE received_at >= $1",
+        "SELECT product_id, session_id, summary, next_index, received_at, covers_seq \
+         FROM summaries WHERE received_at >= $1",
     )
     .bind(cutoffs.actions)
     .fetch_all(pool)
     .await?;
+    // What each summary replaced is not restored as raw actions.
+    let mut covered: HashMap<(String, String), i64> = HashMap::new();
     for row in rows {
-        match (ProductId::parse(row.get(0)), SessionId::parse(row.get(1))) {
+        let (product, session): (String, String) = (row.get(0), row.get(1));
+        match (ProductId::parse(&product), SessionId::parse(&session)) {
             (Ok(p), Ok(s)) => {
                 let next: i64 = row.get(3);
                 restored.summaries.push((
@@ -562,36 +602,40 @@ pub async fn restore(pool: &SqlitePool, cutoffs: Cutoffs) -> Result<Restored, sq
                     u64::try_from(next).unwrap_or(0),
                     age(row.get(4)),
                 ));
+                covered.insert((product, session), row.get(5));
             }
             _ => restored.skipped += 1,
         }
     }
     let rows = sqlx::query(
-        "SELECT product_id, seq, action, received_at FROM actions WHERE received_at >= $1 \
-         ORDER BY seq",
+        "SELECT product_id, session_id, seq, received_at, dedupe_key, action FROM actions \
+         WHERE received_at >= $1 ORDER BY seq",
     )
-    .bind(cutoffs.actions)
+    .bind(cutoffs.actions.min(cutoffs.deliveries))
     .fetch_all(pool)
     .await?;
     for row in rows {
-        let action: Result<Action, _> = serde_json::from_str(row.get(2));
-        match (ProductId::parse(row.get(0)), action) {
-            (Ok(p), Ok(a)) => {
-                let seq: i64 = row.get(1);
+        let (product, session): (String, String) = (row.get(0), row.get(1));
+        let (seq, received_at): (i64, i64) = (row.get(2), row.get(3));
+        let Ok(p) = ProductId::parse(&product) else {
+            restored.skipped += 1;
+            continue;
+        };
+        if received_at >= cutoffs.deliveries {
+            restored.deliveries.push((p.clone(), row.get(4)));
+        }
+        let summarised = covered
+            .get(&(product, session))
+            .is_some_and(|&covers| seq <= covers);
+        if received_at < cutoffs.actions || summarised {
+            continue;
+        }
+        match serde_json::from_str::<Action>(row.get(5)) {
+            Ok(a) => {
                 restored
                     .actions
-                    .push((p, u64::try_from(seq).unwrap_or(0), a, age(row.get(3))));
+                    .push((p, u64::try_from(seq).unwrap_or(0), a, age(received_at)))
             }
-            _ => restored.skipped += 1,
-        }
-    }
-    let rows = sqlx::query("SELECT product_id, dedupe_key FROM deliveries WHERE expires_at >= $1")
-        .bind(now)
-        .fetch_all(pool)
-        .await?;
-    for row in rows {
-        match ProductId::parse(row.get(0)) {
-            Ok(p) => restored.deliveries.push((p, row.get(1))),
             Err(_) => restored.skipped += 1,
         }
     }
@@ -632,4 +676,22 @@ pub async fn restore(pool: &SqlitePool, cutoffs: Cutoffs) -> Result<Restored, sq
         }
     }
     Ok(restored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_array;
+
+    #[test]
+    fn arrays_merge_into_one_and_empty_ones_add_nothing() {
+        let mut merged = String::new();
+        merge_array(&mut merged, "[]");
+        assert!(merged.is_empty());
+        merge_array(&mut merged, "[[1,\"a\"]]");
+        merge_array(&mut merged, "[]");
+        merge_array(&mut merged, "[[2,\"b\"],[3,\"c\"]]");
+        merged.push(']');
+        let back: serde_json::Value = serde_json::from_str(&merged).unwrap();
+        assert_eq!(back, serde_json::json!([[1, "a"], [2, "b"], [3, "c"]]));
+    }
 }

@@ -12,8 +12,6 @@ pub mod event;
 pub use action::{Classified, classify};
 pub use event::{Event, parse_body, parse_events};
 
-use std::time::Duration;
-
 use chrono::Utc;
 use serde::Serialize;
 
@@ -38,8 +36,6 @@ pub struct Sinks<'a> {
     pub store: &'a ContextStore,
     pub stream: &'a Hub,
     pub journal: &'a Journal,
-    /// How long delivery ids are remembered (for the journal's rows).
-    pub dedupe_ttl: Duration,
 }
 
 /// Classifies events, drops retried deliveries, keeps the new actions in the
@@ -80,10 +76,7 @@ pub async fn deliver(
     let first = sinks.journal.next_seqs(actions.len());
     let actions: Vec<(u64, Action)> = (first..).zip(actions).collect();
     let kept = async {
-        sinks
-            .journal
-            .keep_actions(product, &actions, &keys, sinks.dedupe_ttl)
-            .await?;
+        sinks.journal.keep_actions(product, &actions, &keys).await?;
         for (user, email) in &emails {
             if store.user_email(product, user).as_deref() != Some(*email) {
                 sinks.journal.keep_email(product, user, email).await?;

@@ -6,6 +6,7 @@
 //! this one) on a free 127.0.0.1 port and stops it at the end; `--target URL`
 //! uses a running server instead (`--server-pid` for its RSS and CPU).
 
+mod bare;
 mod chat;
 mod conns;
 mod events;
@@ -40,6 +41,15 @@ pub enum Mode {
     Stream,
     /// ingest, chat, connections, memory, soak, stream in order (see --skip).
     All,
+    /// Internal: the bare axum baseline ingest starts (`--port`).
+    #[value(hide = true)]
+    BareServer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Database {
+    File,
+    Memory,
 }
 
 #[derive(Parser, Clone, Debug)]
@@ -66,6 +76,13 @@ pub struct Cli {
     /// Worker threads of loadgen's own runtime (it shares the machine with the server).
     #[arg(long)]
     pub client_threads: Option<usize>,
+    /// The database of the server loadgen starts: `file` (the durable default,
+    /// a SQLite file in a temp dir, as deployed) or `memory` (`sqlite::memory:`).
+    #[arg(long, value_enum, default_value_t = Database::File)]
+    pub database: Database,
+    /// `bare-server` only: the port to listen on.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 
     // ingest
     /// Keep-alive HTTP connections (ingest, memory).
@@ -170,6 +187,17 @@ impl Ctx {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if cli.mode == Mode::BareServer {
+        // The same runtime as the server under test: one worker per core.
+        let served = tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(bare::serve(cli.port)));
+        if let Err(e) = served {
+            eprintln!("loadgen bare-server: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+        return std::process::ExitCode::SUCCESS;
+    }
     let threads = cli
         .client_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -214,6 +242,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
         Some(Launch {
             bin,
             repo: repo.clone(),
+            database: cli.database,
         })
     } else {
         None
@@ -253,8 +282,9 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
                 l.bin.display()
             );
             println!(
-                "- server started by loadgen: a fresh one per mode, cwd {}, env COPILOT__SERVER__LOG_FORMAT=json RUST_LOG=warn, OPENAI_API_KEY unset",
-                repo.display()
+                "- server started by loadgen: a fresh one per mode, cwd {}, env COPILOT__SERVER__LOG_FORMAT=json RUST_LOG=warn, OPENAI_API_KEY unset, database {:?} (file = a new SQLite file in a temp dir, the durable default)",
+                repo.display(),
+                cli.database
             );
         }
         None => println!(
@@ -311,7 +341,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
             Mode::Memory => modes::memory(&ctx).await,
             Mode::Soak => modes::soak(&ctx).await,
             Mode::Stream => stream::stream(&ctx).await,
-            Mode::All => Ok(()),
+            Mode::All | Mode::BareServer => Ok(()),
         };
         if let Err(e) = result {
             failures += 1;

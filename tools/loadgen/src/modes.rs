@@ -164,17 +164,92 @@ fn accepted_one() -> Arc<CheckBody> {
 pub async fn ingest(ctx: &Ctx) -> anyhow::Result<()> {
     let cli = &ctx.cli;
     println!(
-        "## ingest: POST /webhook/demo vs. GET /healthz ({} keep-alive connections, {} s each after {} s warm-up)",
+        "## ingest: POST /webhook/demo vs. GET /healthz and a bare axum server ({} keep-alive connections, {} s each after {} s warm-up)",
         cli.concurrency, cli.duration, cli.warmup
     );
     println!();
     let mut server = ctx.server().await?;
-    let result = ingest_run(ctx, &server).await;
+    let ours = ingest_run(ctx, &server).await;
     server.stop().await;
-    result
+    let ours = ours?;
+    let (bare, bare_cpu) = bare_run(ctx).await?;
+
+    let mut t = load_table("endpoint");
+    t.row(load_row(
+        "POST /webhook/demo",
+        &ours.ingest,
+        &ours.ingest_cpu,
+    ));
+    t.row(load_row("GET /healthz", &ours.health, &ours.health_cpu));
+    t.row(load_row(
+        "bare axum: POST /webhook/demo, parse JSON, 200",
+        &bare,
+        &bare_cpu,
+    ));
+    t.print();
+    let ratio = ours.ingest.rps() / ours.health.rps().max(1e-9);
+    let bare_ratio = ours.ingest.rps() / bare.rps().max(1e-9);
+    let mut rows = vec![
+        (
+            "ingest_rps / bare_axum_rps".to_owned(),
+            format!("{bare_ratio:.3} ({:.0}%)", bare_ratio * 100.0),
+        ),
+        (
+            "target: ingest >= 60% of the bare axum server".to_owned(),
+            verdict(bare_ratio >= 0.6),
+        ),
+        (
+            "ingest_rps / healthz_rps".to_owned(),
+            format!("{ratio:.3} ({:.0}%)", ratio * 100.0),
+        ),
+        (
+            "target: ingest >= 50% of /healthz".to_owned(),
+            verdict(ratio >= 0.5),
+        ),
+    ];
+    rows.extend(ours.notes);
+    kv(
+        "ingest summary",
+        rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect(),
+    );
+    Ok(())
 }
 
-async fn ingest_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
+/// The same webhook load on the bare baseline (started once ours has
+/// stopped, so the two never share the cores).
+async fn bare_run(ctx: &Ctx) -> anyhow::Result<(http::LoadResult, CpuUse)> {
+    let cli = &ctx.cli;
+    let mut bare = Server::start_bare().await?;
+    let template = Arc::new(WebhookTemplate::load(&ctx.repo)?);
+    let http = http::client(cli.concurrency)?;
+    let webhook = webhook_request(&bare.base, template, cli.users, "user");
+    let warmup = Duration::from_secs(cli.warmup);
+    if !warmup.is_zero() {
+        http::closed_loop(&http, cli.concurrency, warmup, webhook.clone(), None).await;
+    }
+    let meter = CpuMeter::start(&bare);
+    let result = http::closed_loop(
+        &http,
+        cli.concurrency,
+        Duration::from_secs(cli.duration),
+        webhook,
+        None,
+    )
+    .await;
+    let cpu = meter.stop();
+    bare.stop().await;
+    Ok((result, cpu))
+}
+
+struct IngestOutcome {
+    ingest: LoadResult,
+    ingest_cpu: CpuUse,
+    health: LoadResult,
+    health_cpu: CpuUse,
+    notes: Vec<(String, String)>,
+}
+
+async fn ingest_run(ctx: &Ctx, server: &Server) -> anyhow::Result<IngestOutcome> {
     let cli = &ctx.cli;
     let template = Arc::new(WebhookTemplate::load(&ctx.repo)?);
     let http = http::client(cli.concurrency)?;
@@ -187,7 +262,7 @@ async fn ingest_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         http::closed_loop(&http, cli.concurrency, warmup, webhook.clone(), None).await;
     }
     let meter = CpuMeter::start(server);
-    let ing = http::closed_loop(
+    let ingest = http::closed_loop(
         &http,
         cli.concurrency,
         duration,
@@ -195,7 +270,7 @@ async fn ingest_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         Some(accepted_one()),
     )
     .await;
-    let ing_cpu = meter.stop();
+    let ingest_cpu = meter.stop();
     let rss_after_ingest = server.rss();
 
     let url = format!("{}/healthz", server.base);
@@ -205,41 +280,33 @@ async fn ingest_run(ctx: &Ctx, server: &Server) -> anyhow::Result<()> {
         http::closed_loop(&http, cli.concurrency, warmup, health.clone(), None).await;
     }
     let meter = CpuMeter::start(server);
-    let hz = http::closed_loop(&http, cli.concurrency, duration, health, None).await;
-    let hz_cpu = meter.stop();
+    let health = http::closed_loop(&http, cli.concurrency, duration, health, None).await;
+    let health_cpu = meter.stop();
 
-    let mut t = load_table("endpoint");
-    let row = load_row;
-    t.row(row("POST /webhook/demo", &ing, &ing_cpu));
-    t.row(row("GET /healthz", &hz, &hz_cpu));
-    t.print();
-    let ratio = ing.rps() / hz.rps().max(1e-9);
     let events = server::metric(&http, &server.base, "copilot_events_total").await;
-    let health = server::healthz(&http, &server.base).await;
-    kv(
-        "ingest summary",
-        vec![
-            (
-                "ingest_rps / healthz_rps",
-                format!("{ratio:.3} ({:.0}%)", ratio * 100.0),
-            ),
-            ("target: ingest >= 50% of /healthz", verdict(ratio >= 0.5)),
-            (
-                "events counted by the server (copilot_events_total, all outcomes)",
-                opt(events),
-            ),
-            (
-                "/healthz after",
-                health.map_or("n/a".to_owned(), |h| h.to_string()),
-            ),
-            (
-                "server RSS MiB before / after ingest",
-                format!("{rss_before} / {rss_after_ingest}"),
-            ),
-            ("server RSS MiB at end", server.rss()),
-        ],
-    );
-    Ok(())
+    let healthz = server::healthz(&http, &server.base).await;
+    let notes = vec![
+        (
+            "events counted by the server (copilot_events_total, all outcomes)".to_owned(),
+            opt(events),
+        ),
+        (
+            "/healthz after".to_owned(),
+            healthz.map_or("n/a".to_owned(), |h| h.to_string()),
+        ),
+        (
+            "server RSS MiB before / after ingest".to_owned(),
+            format!("{rss_before} / {rss_after_ingest}"),
+        ),
+        ("server RSS MiB at end".to_owned(), server.rss()),
+    ];
+    Ok(IngestOutcome {
+        ingest,
+        ingest_cpu,
+        health,
+        health_cpu,
+        notes,
+    })
 }
 
 /// The table of closed-loop HTTP phases, first column named `what`.

@@ -19,12 +19,15 @@ pub struct Server {
     pub pid: Option<u32>,
     child: Option<Child>,
     pub log: Option<PathBuf>,
+    /// The database file we made for it (deleted at stop).
+    database: Option<PathBuf>,
 }
 
 /// How to start one.
 pub struct Launch {
     pub bin: PathBuf,
     pub repo: PathBuf,
+    pub database: crate::Database,
 }
 
 impl Launch {
@@ -67,15 +70,23 @@ impl Server {
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
+        let (database_url, database) = match launch.database {
+            crate::Database::Memory => ("sqlite::memory:".to_owned(), None),
+            crate::Database::File => {
+                let dir = std::env::temp_dir().join(format!("loadgen-db-{port}"));
+                let _ = std::fs::remove_dir_all(&dir);
+                (format!("sqlite://{}/copilot.db", dir.display()), Some(dir))
+            }
+        };
         let child = Command::new(&launch.bin)
             .current_dir(&launch.repo)
             .env("COPILOT__SERVER__PORT", port.to_string())
             .env("COPILOT__SERVER__LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
             // A benchmark measures capacity, not the abuse limits, and leaves
-            // no database behind.
+            // no database behind (the file is deleted at stop).
             .env("COPILOT__CHAT__MAX_MESSAGES_PER_MINUTE", "100000000")
-            .env("COPILOT__DATABASE__URL", "sqlite::memory:")
+            .env("COPILOT__DATABASE__URL", database_url)
             // Offline answers only: never call an LLM from a benchmark.
             .env_remove("OPENAI_API_KEY")
             .stdin(Stdio::null())
@@ -91,7 +102,41 @@ impl Server {
             pid,
             child: Some(child),
             log: Some(log.clone()),
+            database,
         };
+        server.wait_healthy(&log).await?;
+        Ok(server)
+    }
+
+    /// The bare axum baseline (`loadgen bare-server`), as its own process.
+    pub async fn start_bare() -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let log = std::env::temp_dir().join(format!("loadgen-bare-{port}.log"));
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(["bare-server", "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(out))
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting loadgen bare-server")?;
+        let pid = child.id();
+        let mut server = Server {
+            base: format!("http://127.0.0.1:{port}"),
+            pid,
+            child: Some(child),
+            log: Some(log.clone()),
+            database: None,
+        };
+        server.wait_healthy(&log).await?;
+        Ok(server)
+    }
+
+    async fn wait_healthy(&mut self, log: &Path) -> anyhow::Result<()> {
+        let server = self;
+        let log = log.to_owned();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(1))
@@ -109,7 +154,7 @@ impl Server {
             if let Ok(resp) = http.get(format!("{}/healthz", server.base)).send().await
                 && resp.status().is_success()
             {
-                return Ok(server);
+                return Ok(());
             }
             if Instant::now() > deadline {
                 server.stop().await;
@@ -128,6 +173,7 @@ impl Server {
             pid,
             child: None,
             log: None,
+            database: None,
         }
     }
 
@@ -175,6 +221,9 @@ impl Server {
             let _ = child.kill().await;
         }
         CHILD_PID.store(0, Ordering::SeqCst);
+        if let Some(dir) = self.database.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
