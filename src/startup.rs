@@ -98,10 +98,13 @@ impl Application {
 
         let pool = db::connect(&settings.database).await?;
         let products = products_on(pool.clone(), &settings).await?;
-        let (journal, journal_task) =
-            db::Journal::start(pool.clone(), settings.database.journal_queue)
-                .await
-                .map_err(StartupError::Journal)?;
+        let (journal, journal_task) = db::Journal::start(
+            pool.clone(),
+            db::writer_connection(&settings.database).await?,
+            settings.database.journal_queue,
+        )
+        .await
+        .map_err(StartupError::Journal)?;
         if settings.admin.open_registration && !settings.server.host.is_loopback() {
             tracing::warn!(
                 "admin.open_registration is on off loopback: anyone who can reach this server \

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
+use sqlx::Connection;
 use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -117,7 +118,14 @@ impl Journal {
     /// Starts the writer on `pool`. Sequence numbers continue from the
     /// database's highest (or the clock in microseconds, if that is higher),
     /// so they increase across restarts.
-    pub async fn start(pool: SqlitePool, queue: usize) -> Result<(Self, JournalTask), Error> {
+    /// `own`: a connection of the writer's own (a file database), so a commit
+    /// is not also a pool checkout; without one it uses `pool` (in memory,
+    /// where every connection would be another database).
+    pub async fn start(
+        pool: SqlitePool,
+        own: Option<SqliteConnection>,
+        queue: usize,
+    ) -> Result<(Self, JournalTask), Error> {
         let stored: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM actions")
             .fetch_one(&pool)
             .await
@@ -132,7 +140,11 @@ impl Journal {
             seq: Arc::new(AtomicU64::new(start)),
             closed: closed.clone(),
         };
-        Ok((journal, JournalTask { pool, rx, closed }))
+        let writer = match own {
+            Some(connection) => Writer::Own(connection),
+            None => Writer::Pool(pool),
+        };
+        Ok((journal, JournalTask { writer, rx, closed }))
     }
 
     /// `n` consecutive sequence numbers; returns the first.
@@ -309,9 +321,14 @@ fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
 }
 
+enum Writer {
+    Pool(SqlitePool),
+    Own(SqliteConnection),
+}
+
 /// The writer; run it with [`JournalTask::run`].
 pub struct JournalTask {
-    pool: SqlitePool,
+    writer: Writer,
     rx: mpsc::Receiver<Job>,
     closed: CancellationToken,
 }
@@ -348,10 +365,16 @@ impl JournalTask {
         }
     }
 
-    async fn commit(&self, batch: &mut Vec<Job>) {
-        let result = write_batch(&self.pool, batch)
-            .await
-            .map_err(|e| Error::Database(Arc::new(e)));
+    async fn commit(&mut self, batch: &mut Vec<Job>) {
+        let tx = match &mut self.writer {
+            Writer::Pool(pool) => pool.begin().await,
+            Writer::Own(connection) => connection.begin().await,
+        };
+        let result = match tx {
+            Ok(tx) => write_batch(tx, batch).await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| Error::Database(Arc::new(e)));
         if let Err(error) = &result {
             tracing::warn!(%error, writes = batch.len(), "journal commit failed");
         }
@@ -404,8 +427,10 @@ async fn flush_actions(
 }
 
 /// Writes a batch in one transaction; returns the rows each job deleted.
-async fn write_batch(pool: &SqlitePool, batch: &[Job]) -> Result<Vec<u64>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+async fn write_batch(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &[Job],
+) -> Result<Vec<u64>, sqlx::Error> {
     let mut actions = String::new();
     let mut deleted = vec![0; batch.len()];
     for (i, job) in batch.iter().enumerate() {

@@ -8,8 +8,10 @@ mod products;
 
 use std::str::FromStr;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 pub use journal::Journal;
@@ -47,6 +49,35 @@ pub enum Error {
     /// A migration failed (or the file is from a newer version).
     #[error("could not migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A connection of its own for the journal's writer, on a file database
+/// (`None` in memory: there every connection is a database of its own).
+/// Opened after `connect`, so the file exists and is migrated.
+pub async fn writer_connection(
+    settings: &DatabaseSettings,
+) -> Result<Option<SqliteConnection>, Error> {
+    let url = settings.url.trim();
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|source| Error::Url {
+            url: url.to_owned(),
+            source,
+        })?
+        .foreign_keys(true)
+        .busy_timeout(settings.busy_timeout_ms)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    options
+        .connect()
+        .await
+        .map(Some)
+        .map_err(|source| Error::Open {
+            url: url.to_owned(),
+            source,
+        })
 }
 
 /// Opens (creating if needed) and migrates the database at `settings.url`.
