@@ -96,15 +96,11 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
 
-        let pool = db::connect(&settings.database).await?;
+        let db = db::connect(&settings.database).await?;
+        let pool = db.pool.clone();
         let products = products_on(pool.clone(), &settings).await?;
-        let (journal, journal_task) = db::Journal::start(
-            pool.clone(),
-            db::writer_connection(&settings.database).await?,
-            settings.database.journal_queue,
-        )
-        .await
-        .map_err(StartupError::Journal)?;
+        let (journal, journal_task) =
+            db::Journal::start(&db, settings.database.journal_queue).await?;
         if settings.admin.open_registration && !settings.server.host.is_loopback() {
             tracing::warn!(
                 "admin.open_registration is on off loopback: anyone who can reach this server \
@@ -305,12 +301,12 @@ impl Application {
 /// The database's products, with the config file's `[[products]]` upserted.
 /// The CLI opens the same registry (without seeding: the file is the server's).
 pub async fn open_products(settings: &Settings) -> Result<Products, StartupError> {
-    products_on(db::connect(&settings.database).await?, settings).await
+    products_on(db::connect(&settings.database).await?.pool, settings).await
 }
 
-async fn products_on(pool: db::Pool, settings: &Settings) -> Result<Products, StartupError> {
+async fn products_on(pool: sqlx::AnyPool, settings: &Settings) -> Result<Products, StartupError> {
     let products = Products::open(
-        Arc::new(db::SqliteProducts::new(pool)),
+        Arc::new(db::DbProducts::new(pool)),
         settings.admin.secret_grace_seconds,
     )
     .await?;
@@ -339,7 +335,7 @@ fn cutoffs(settings: &Settings) -> db::journal::Cutoffs {
 /// Puts back what the journal kept: summaries before their sessions' raw
 /// actions, delivery ids, emails, conversations, proactive states.
 async fn restore(
-    pool: &db::Pool,
+    pool: &sqlx::AnyPool,
     settings: &Settings,
     store: &ContextStore,
     conversations: &Conversations,

@@ -12,9 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
+use sqlx::AnyPool;
 use sqlx::Connection;
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::AnyConnection;
+
+use super::{Backend, Db};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -115,21 +118,20 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl Journal {
-    /// Starts the writer on `pool`. Sequence numbers continue from the
+    /// Starts the writer on `db`. Sequence numbers continue from the
     /// database's highest (or the clock in microseconds, if that is higher),
-    /// so they increase across restarts.
-    /// `own`: a connection of the writer's own (a file database), so a commit
-    /// is not also a pool checkout; without one it uses `pool` (in memory,
-    /// where every connection would be another database).
-    pub async fn start(
-        pool: SqlitePool,
-        own: Option<SqliteConnection>,
-        queue: usize,
-    ) -> Result<(Self, JournalTask), Error> {
+    /// so they increase across restarts. The writer has a connection of its
+    /// own (except in memory), so a commit is not also a pool checkout.
+    pub async fn start(db: &Db, queue: usize) -> Result<(Self, JournalTask), super::Error> {
+        let own = db.writer_connection().await?;
+        let pool = db.pool.clone();
         let stored: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM actions")
             .fetch_one(&pool)
             .await
-            .map_err(|e| Error::Database(Arc::new(e)))?
+            .map_err(|source| super::Error::Open {
+                url: "the journal".to_owned(),
+                source,
+            })?
             .get(0);
         let clock = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
         let start = clock.max(u64::try_from(stored).unwrap_or(0) + 1);
@@ -144,7 +146,16 @@ impl Journal {
             Some(connection) => Writer::Own(connection),
             None => Writer::Pool(pool),
         };
-        Ok((journal, JournalTask { writer, rx, closed }))
+        let sql = Statements::of(db.backend);
+        Ok((
+            journal,
+            JournalTask {
+                writer,
+                sql,
+                rx,
+                closed,
+            },
+        ))
     }
 
     /// `n` consecutive sequence numbers; returns the first.
@@ -322,13 +333,14 @@ fn json<T: Serialize>(value: &T) -> String {
 }
 
 enum Writer {
-    Pool(SqlitePool),
-    Own(SqliteConnection),
+    Pool(AnyPool),
+    Own(AnyConnection),
 }
 
 /// The writer; run it with [`JournalTask::run`].
 pub struct JournalTask {
     writer: Writer,
+    sql: Statements,
     rx: mpsc::Receiver<Job>,
     closed: CancellationToken,
 }
@@ -371,7 +383,7 @@ impl JournalTask {
             Writer::Own(connection) => connection.begin().await,
         };
         let result = match tx {
-            Ok(tx) => write_batch(tx, batch).await,
+            Ok(tx) => write_batch(tx, self.sql, batch).await,
             Err(e) => Err(e),
         }
         .map_err(|e| Error::Database(Arc::new(e)));
@@ -390,9 +402,34 @@ impl JournalTask {
     }
 }
 
-const INSERT_ACTIONS: &str = "INSERT INTO actions (seq, product_id, session_id, user_id, \
-     received_at, dedupe_key, action) SELECT value->>0, value->>1, value->>2, value->>3, \
-     value->>4, value->>5, value->6 FROM json_each($1) WHERE true ON CONFLICT (seq) DO NOTHING";
+/// The statements whose SQL differs between the backends (JSON arrays).
+#[derive(Clone, Copy)]
+struct Statements {
+    insert_actions: &'static str,
+    /// `$3`: a JSON array of session ids, as a set of rows.
+    sessions_in: &'static str,
+}
+
+impl Statements {
+    fn of(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self {
+                insert_actions: "INSERT INTO actions (seq, product_id, session_id, user_id, \
+                    received_at, dedupe_key, action) SELECT value->>0, value->>1, value->>2, \
+                    value->>3, value->>4, value->>5, value->6 FROM json_each($1) WHERE true \
+                    ON CONFLICT (seq) DO NOTHING",
+                sessions_in: "SELECT value FROM json_each($3)",
+            },
+            Backend::Postgres => Self {
+                insert_actions: "INSERT INTO actions (seq, product_id, session_id, user_id, \
+                    received_at, dedupe_key, action) SELECT (v->>0)::bigint, v->>1, v->>2, \
+                    v->>3, (v->>4)::bigint, v->>5, (v->6)::text \
+                    FROM jsonb_array_elements($1::jsonb) AS v ON CONFLICT (seq) DO NOTHING",
+                sessions_in: "SELECT jsonb_array_elements_text($3::jsonb)",
+            },
+        }
+    }
+}
 
 /// Appends the elements of the JSON array `array` to the array being built
 /// in `merged` (without its closing bracket).
@@ -412,12 +449,13 @@ fn merge_array(merged: &mut String, array: &str) {
 /// however many requests they came from (each statement is a round trip to
 /// sqlx's SQLite thread).
 async fn flush_actions(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut AnyConnection,
+    sql: Statements,
     merged: &mut String,
 ) -> Result<(), sqlx::Error> {
     if !merged.is_empty() {
         merged.push(']');
-        sqlx::query(INSERT_ACTIONS)
+        sqlx::query(sql.insert_actions)
             .bind(merged.as_str())
             .execute(&mut *tx)
             .await?;
@@ -428,7 +466,8 @@ async fn flush_actions(
 
 /// Writes a batch in one transaction; returns the rows each job deleted.
 async fn write_batch(
-    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    sql: Statements,
     batch: &[Job],
 ) -> Result<Vec<u64>, sqlx::Error> {
     let mut actions = String::new();
@@ -439,7 +478,7 @@ async fn write_batch(
             continue;
         }
         // Other writes keep their place after the ingest writes before them.
-        flush_actions(&mut tx, &mut actions).await?;
+        flush_actions(&mut tx, sql, &mut actions).await?;
         match &job.write {
             Write::Actions(_) => {}
             Write::Email {
@@ -529,12 +568,13 @@ async fn write_batch(
             } => {
                 let (p, u) = (product.as_str(), user.as_str());
                 for table in ["summaries", "proactive_states"] {
-                    let sql = format!(
+                    let delete = format!(
                         "DELETE FROM {table} WHERE product_id = $1 AND (session_id IN \
                          (SELECT DISTINCT session_id FROM actions WHERE product_id = $1 \
-                         AND user_id = $2) OR session_id IN (SELECT value FROM json_each($3)))"
+                         AND user_id = $2) OR session_id IN ({}))",
+                        sql.sessions_in
                     );
-                    sqlx::query(&sql)
+                    sqlx::query(&delete)
                         .bind(p)
                         .bind(u)
                         .bind(sessions)
@@ -577,7 +617,7 @@ async fn write_batch(
             }
         }
     }
-    flush_actions(&mut tx, &mut actions).await?;
+    flush_actions(&mut tx, sql, &mut actions).await?;
     tx.commit().await?;
     Ok(deleted)
 }
@@ -602,7 +642,7 @@ pub struct Restored {
 }
 
 /// Reads back every row newer than the cutoffs.
-pub async fn restore(pool: &SqlitePool, cutoffs: Cutoffs) -> Result<Restored, sqlx::Error> {
+pub async fn restore(pool: &AnyPool, cutoffs: Cutoffs) -> Result<Restored, sqlx::Error> {
     let now = cutoffs.now;
     let age = |at: i64| Duration::from_millis(u64::try_from(now - at).unwrap_or(0));
     let mut restored = Restored::default();

@@ -1,37 +1,33 @@
-//! The embedded database: a SQLite pool in WAL mode with the migrations in
-//! `migrations/` applied, and the SQL behind the domain's storage traits.
-//! Runtime queries (no compile-time database needed); nothing above this
-//! module sees sqlx.
+//! The database: SQLite (embedded, the default) or Postgres (for many
+//! instances), picked by the URL's scheme, through sqlx's `Any` driver so one
+//! set of queries serves both. Each backend has its migrations (`migrations/`
+//! for SQLite, `migrations/postgres/` for Postgres: the same tables, in each
+//! one's column types), applied at start. Runtime queries (no compile-time
+//! database needed); the few statements that differ (JSON arrays) are picked
+//! by [`Backend`]. Nothing above this module sees sqlx.
 
 pub mod journal;
 mod products;
 
-use std::str::FromStr;
+use std::time::Duration;
 
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use journal::Journal;
-pub use products::SqliteProducts;
-pub use sqlx::sqlite::SqlitePool as Pool;
+pub use products::DbProducts;
 
 use crate::config::DatabaseSettings;
 
 /// Migrations, embedded in the binary.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `database.url` is not a SQLite URL we can use.
-    #[error("database.url '{url}' is not usable: {source}")]
-    Url {
-        url: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    /// `database.url` is not a URL we can use.
+    #[error("database.url '{url}' is not usable: {why}")]
+    Url { url: String, why: String },
     /// The database file's folder could not be created.
     #[error("could not create {}: {source}", path.display())]
     Folder {
@@ -46,57 +42,113 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
-    /// A migration failed (or the file is from a newer version).
+    /// A migration failed (or the database is from a newer version).
     #[error("could not migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// A connection of its own for the journal's writer, on a file database
-/// (`None` in memory: there every connection is a database of its own).
-/// Opened after `connect`, so the file exists and is migrated.
-pub async fn writer_connection(
-    settings: &DatabaseSettings,
-) -> Result<Option<SqliteConnection>, Error> {
-    let url = settings.url.trim();
-    if url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(None);
-    }
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|source| Error::Url {
-            url: url.to_owned(),
-            source,
-        })?
-        .foreign_keys(true)
-        .busy_timeout(settings.busy_timeout_ms)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal);
-    options
-        .connect()
-        .await
-        .map(Some)
-        .map_err(|source| Error::Open {
-            url: url.to_owned(),
-            source,
-        })
+/// Which engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-/// Opens (creating if needed) and migrates the database at `settings.url`.
-pub async fn connect(settings: &DatabaseSettings) -> Result<SqlitePool, Error> {
-    let url = settings.url.trim();
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|source| Error::Url {
-            url: url.to_owned(),
-            source,
-        })?
-        .create_if_missing(true)
-        .foreign_keys(true)
-        // A second process (the CLI) may hold the write lock for a moment.
-        .busy_timeout(settings.busy_timeout_ms);
-    let options = if in_memory {
-        options
+/// The pool and what it is.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+    url: String,
+    /// `sqlite::memory:`: every connection would be a database of its own.
+    in_memory: bool,
+    busy_timeout: Duration,
+}
+
+impl Db {
+    /// A connection of its own for the journal's writer, so a commit is not
+    /// also a pool checkout; `None` in memory (one connection is the database).
+    pub async fn writer_connection(&self) -> Result<Option<AnyConnection>, Error> {
+        if self.in_memory {
+            return Ok(None);
+        }
+        let mut connection =
+            AnyConnection::connect(&self.url)
+                .await
+                .map_err(|source| Error::Open {
+                    url: redacted(&self.url),
+                    source,
+                })?;
+        if self.backend == Backend::Sqlite {
+            sqlite_pragmas(&mut connection, self.busy_timeout, true)
+                .await
+                .map_err(|source| Error::Open {
+                    url: redacted(&self.url),
+                    source,
+                })?;
+        }
+        Ok(Some(connection))
+    }
+}
+
+/// A URL without its password, for errors and logs.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn backend_of(url: &str) -> Option<Backend> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else if url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
     } else {
-        if let Some(folder) = options.get_filename().parent()
+        None
+    }
+}
+
+/// WAL: readers never wait for the writer, and a CLI can write while the
+/// server reads. NORMAL is durable across process crashes in WAL (commits are
+/// not fsynced one by one; checkpoints are).
+async fn sqlite_pragmas(
+    connection: &mut AnyConnection,
+    busy_timeout: Duration,
+    file: bool,
+) -> Result<(), sqlx::Error> {
+    connection.execute("PRAGMA foreign_keys = ON").await?;
+    // A second process (the CLI) may hold the write lock for a moment.
+    let busy = format!("PRAGMA busy_timeout = {}", busy_timeout.as_millis());
+    connection.execute(busy.as_str()).await?;
+    if file {
+        connection.execute("PRAGMA journal_mode = WAL").await?;
+        connection.execute("PRAGMA synchronous = NORMAL").await?;
+    }
+    Ok(())
+}
+
+/// Opens (creating a SQLite file if needed) and migrates the database at
+/// `settings.url`.
+pub async fn connect(settings: &DatabaseSettings) -> Result<Db, Error> {
+    sqlx::any::install_default_drivers();
+    let raw = settings.url.trim();
+    let backend = backend_of(raw).ok_or_else(|| Error::Url {
+        url: redacted(raw),
+        why: "use sqlite://path, sqlite::memory: or postgres://user:password@host/db".to_owned(),
+    })?;
+    let in_memory =
+        backend == Backend::Sqlite && (raw.contains(":memory:") || raw.contains("mode=memory"));
+    let mut url = raw.to_owned();
+    if backend == Backend::Sqlite && !in_memory {
+        let path = raw
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        if let Some(folder) = path.parent()
             && !folder.as_os_str().is_empty()
         {
             std::fs::create_dir_all(folder).map_err(|source| Error::Folder {
@@ -104,30 +156,45 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<SqlitePool, Error> {
                 source,
             })?;
         }
-        // WAL: readers never wait for the writer, and a CLI can write while
-        // the server reads. NORMAL is durable across process crashes in WAL.
-        options
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-    };
+        // Created on first start.
+        if !raw.contains("mode=") {
+            url.push(if raw.contains('?') { '&' } else { '?' });
+            url.push_str("mode=rwc");
+        }
+    }
+    let busy_timeout = settings.busy_timeout_ms;
     // IMPORTANT: every connection to `sqlite::memory:` is a database of its
     // own, so an in-memory pool is one connection that never closes.
-    let pool_options = if in_memory {
-        SqlitePoolOptions::new()
+    let options = if in_memory {
+        AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
     } else {
-        SqlitePoolOptions::new().max_connections(settings.max_connections)
+        AnyPoolOptions::new().max_connections(settings.max_connections)
     };
-    let pool = pool_options
-        .connect_with(options)
-        .await
-        .map_err(|source| Error::Open {
-            url: url.to_owned(),
-            source,
-        })?;
-    MIGRATOR.run(&pool).await?;
-    Ok(pool)
+    let options = options.after_connect(move |connection, _| {
+        Box::pin(async move {
+            if backend == Backend::Sqlite {
+                sqlite_pragmas(connection, busy_timeout, !in_memory).await?;
+            }
+            Ok(())
+        })
+    });
+    let pool = options.connect(&url).await.map_err(|source| Error::Open {
+        url: redacted(raw),
+        source,
+    })?;
+    match backend {
+        Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+        Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+    }
+    Ok(Db {
+        pool,
+        backend,
+        url,
+        in_memory,
+        busy_timeout,
+    })
 }

@@ -1,22 +1,23 @@
-//! `ProductStore` on SQLite: one row per product (see
-//! `migrations/0001_products.sql`).
+//! `ProductStore` on the database (SQLite or Postgres): one row per product
+//! (see `migrations/0001_products.sql`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
+use sqlx::AnyPool;
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::any::{AnyArguments, AnyRow};
 
 use crate::domain::{ForwardUrl, ProductId};
 use crate::products::{KeyDigest, PreviousSecret, Product, ProductStore, StoreError};
 
 #[derive(Clone)]
-pub struct SqliteProducts {
-    pool: SqlitePool,
+pub struct DbProducts {
+    pool: AnyPool,
 }
 
-impl SqliteProducts {
-    pub fn new(pool: SqlitePool) -> Self {
+impl DbProducts {
+    pub fn new(pool: AnyPool) -> Self {
         Self { pool }
     }
 }
@@ -64,7 +65,7 @@ fn digest(id: &str, column: &str, hex: Option<String>) -> Result<Option<KeyDiges
     .transpose()
 }
 
-fn product_from(row: &SqliteRow) -> Result<Product, StoreError> {
+fn product_from(row: &AnyRow) -> Result<Product, StoreError> {
     let get = |e: sqlx::Error| StoreError::Backend(Box::new(e));
     let raw_id: String = row.try_get("id").map_err(get)?;
     let corrupt = |what: String| StoreError::Corrupt {
@@ -107,7 +108,8 @@ fn product_from(row: &SqliteRow) -> Result<Product, StoreError> {
             row.try_get("api_key_digest").map_err(get)?,
         )?,
         identity_secret: identity_secret.map(Into::into),
-        identity_required: row.try_get("identity_required").map_err(get)?,
+        // An integer on both backends (the Any driver has no SQLite booleans).
+        identity_required: row.try_get::<i64, _>("identity_required").map_err(get)? != 0,
         posthog_api_key: row.try_get("posthog_api_key").map_err(get)?,
         allowed_origins,
         forward_url,
@@ -120,9 +122,9 @@ fn product_from(row: &SqliteRow) -> Result<Product, StoreError> {
 
 /// Binds a product's columns in `COLUMNS` order.
 fn bind_all<'q>(
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    query: sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>,
     p: &'q Product,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+) -> sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>> {
     let origins = serde_json::to_string(&p.allowed_origins).unwrap_or_else(|_| "[]".to_owned());
     query
         .bind(p.id.as_str())
@@ -142,7 +144,7 @@ fn bind_all<'q>(
         .bind(p.stream_key.map(KeyDigest::to_hex))
         .bind(p.api_key.map(KeyDigest::to_hex))
         .bind(p.identity_secret.as_ref().map(|s| s.expose_secret()))
-        .bind(p.identity_required)
+        .bind(i64::from(p.identity_required))
         .bind(p.posthog_api_key.as_deref())
         .bind(origins)
         .bind(millis(p.created_at))
@@ -152,7 +154,7 @@ fn bind_all<'q>(
 }
 
 #[async_trait]
-impl ProductStore for SqliteProducts {
+impl ProductStore for DbProducts {
     async fn all(&self) -> Result<Vec<Product>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM products ORDER BY id"))
             .fetch_all(&self.pool)
@@ -162,7 +164,7 @@ impl ProductStore for SqliteProducts {
     }
 
     async fn get(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM products WHERE id = ?"))
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM products WHERE id = $1"))
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -172,7 +174,8 @@ impl ProductStore for SqliteProducts {
 
     async fn insert(&self, product: &Product) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO products ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO products ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15, $16)"
         );
         bind_all(sqlx::query(&sql), product)
             .execute(&self.pool)
@@ -183,12 +186,12 @@ impl ProductStore for SqliteProducts {
 
     async fn update(&self, product: &Product) -> Result<bool, StoreError> {
         // Same column order as COLUMNS, the id bound first and matched last.
-        let sql = "UPDATE products SET id = ?1, contact_email = ?2, webhook_secret = ?3, \
-             previous_webhook_secret = ?4, previous_secret_expires_at = ?5, stream_key_id = ?6, \
-             stream_key_digest = ?7, api_key_digest = ?8, identity_secret = ?9, \
-             identity_required = ?10, posthog_api_key = ?11, allowed_origins = ?12, \
-             created_at = ?13, updated_at = ?14, forward_url = ?15, forward_secret = ?16 \
-             WHERE id = ?1";
+        let sql = "UPDATE products SET id = $1, contact_email = $2, webhook_secret = $3, \
+             previous_webhook_secret = $4, previous_secret_expires_at = $5, stream_key_id = $6, \
+             stream_key_digest = $7, api_key_digest = $8, identity_secret = $9, \
+             identity_required = $10, posthog_api_key = $11, allowed_origins = $12, \
+             created_at = $13, updated_at = $14, forward_url = $15, forward_secret = $16 \
+             WHERE id = $1";
         let result = bind_all(sqlx::query(sql), product)
             .execute(&self.pool)
             .await
@@ -197,7 +200,7 @@ impl ProductStore for SqliteProducts {
     }
 
     async fn delete(&self, id: &ProductId) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM products WHERE id = ?")
+        let result = sqlx::query("DELETE FROM products WHERE id = $1")
             .bind(id.as_str())
             .execute(&self.pool)
             .await
