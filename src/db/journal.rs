@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
+use sqlx::AnyConnection;
 use sqlx::AnyPool;
 use sqlx::Connection;
 use sqlx::Row;
-use sqlx::AnyConnection;
 
 use super::{Backend, Db};
 use tokio::sync::{mpsc, oneshot};
@@ -143,7 +143,10 @@ impl Journal {
             closed: closed.clone(),
         };
         let writer = match own {
-            Some(connection) => Writer::Own(connection),
+            Some(connection) => Writer::Own {
+                db: db.clone(),
+                connection: Some(connection),
+            },
             None => Writer::Pool(pool),
         };
         let sql = Statements::of(db.backend);
@@ -334,7 +337,12 @@ fn json<T: Serialize>(value: &T) -> String {
 
 enum Writer {
     Pool(AnyPool),
-    Own(AnyConnection),
+    /// The writer's own connection, opened again after a failed commit (the
+    /// database may have restarted: a Postgres outage must end by itself).
+    Own {
+        db: Db,
+        connection: Option<AnyConnection>,
+    },
 }
 
 /// The writer; run it with [`JournalTask::run`].
@@ -378,13 +386,30 @@ impl JournalTask {
     }
 
     async fn commit(&mut self, batch: &mut Vec<Job>) {
-        let tx = match &mut self.writer {
-            Writer::Pool(pool) => pool.begin().await,
-            Writer::Own(connection) => connection.begin().await,
-        };
-        let result = match tx {
-            Ok(tx) => write_batch(tx, self.sql, batch).await,
-            Err(e) => Err(e),
+        let sql = self.sql;
+        let result = match &mut self.writer {
+            Writer::Pool(pool) => match pool.begin().await {
+                Ok(tx) => write_batch(tx, sql, batch).await,
+                Err(e) => Err(e),
+            },
+            Writer::Own { db, connection } => {
+                let result = async {
+                    if connection.is_none() {
+                        *connection = Some(db.connect_writer().await?);
+                    }
+                    let Some(c) = connection.as_mut() else {
+                        return Err(sqlx::Error::PoolClosed);
+                    };
+                    write_batch(c.begin().await?, sql, batch).await
+                }
+                .await;
+                if result.is_err() {
+                    // Whatever failed, the next batch starts on a fresh
+                    // connection: cheap for SQLite, needed after a Postgres restart.
+                    *connection = None;
+                }
+                result
+            }
         }
         .map_err(|e| Error::Database(Arc::new(e)));
         if let Err(error) = &result {

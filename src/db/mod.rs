@@ -72,22 +72,22 @@ impl Db {
         if self.in_memory {
             return Ok(None);
         }
-        let mut connection =
-            AnyConnection::connect(&self.url)
-                .await
-                .map_err(|source| Error::Open {
-                    url: redacted(&self.url),
-                    source,
-                })?;
+        self.connect_writer()
+            .await
+            .map(Some)
+            .map_err(|source| Error::Open {
+                url: redacted(&self.url),
+                source,
+            })
+    }
+
+    /// Opens the writer's connection (again, after a failure).
+    pub async fn connect_writer(&self) -> Result<AnyConnection, sqlx::Error> {
+        let mut connection = AnyConnection::connect(&self.url).await?;
         if self.backend == Backend::Sqlite {
-            sqlite_pragmas(&mut connection, self.busy_timeout, true)
-                .await
-                .map_err(|source| Error::Open {
-                    url: redacted(&self.url),
-                    source,
-                })?;
+            sqlite_pragmas(&mut connection, self.busy_timeout, true).await?;
         }
-        Ok(Some(connection))
+        Ok(connection)
     }
 }
 
@@ -174,6 +174,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Db, Error> {
     } else {
         AnyPoolOptions::new().max_connections(settings.max_connections)
     };
+    // A database that is down must fail a request within the same bound as a
+    // lock (then ingest answers 503), not sqlx's default 30 s.
+    let options = options.acquire_timeout(busy_timeout);
     let options = options.after_connect(move |connection, _| {
         Box::pin(async move {
             if backend == Backend::Sqlite {

@@ -14,14 +14,14 @@ use crate::fake_llm::{Behaviour, FakeLlm, user_text};
 use crate::helpers::{API_KEY, PRODUCT, SECRET, click_event, spawn_app_with};
 
 /// The server binary on `database`, on a free port.
-struct Server {
+pub struct Server {
     child: Child,
     address: String,
     client: reqwest::Client,
 }
 
 impl Server {
-    async fn start(database: &str, env: &[(&str, &str)]) -> Self {
+    pub async fn start(database: &str, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_copilot-server"));
         command
             .env_remove("RUST_LOG")
@@ -58,11 +58,11 @@ impl Server {
     }
 
     /// SIGKILL: nothing is flushed, nothing is closed.
-    async fn kill_9(mut self) {
+    pub async fn kill_9(mut self) {
         self.child.kill().await.unwrap();
     }
 
-    async fn webhook(&self, body: &Value) -> reqwest::Result<reqwest::Response> {
+    pub async fn webhook(&self, body: &Value) -> reqwest::Result<reqwest::Response> {
         self.client
             .post(format!("{}/webhook/{PRODUCT}", self.address))
             .header("X-PostHog-Secret", SECRET)
@@ -71,7 +71,7 @@ impl Server {
             .await
     }
 
-    async fn context(&self, user: &str) -> String {
+    pub async fn context(&self, user: &str) -> String {
         let body: Value = self
             .client
             .get(format!("{}/context/{user}", self.address))
@@ -85,7 +85,7 @@ impl Server {
         body["context"].as_str().unwrap().to_owned()
     }
 
-    async fn reply(&self, user: &str, query: &str) -> Value {
+    pub async fn reply(&self, user: &str, query: &str) -> Value {
         self.client
             .get(format!("{}/reply/{user}", self.address))
             .bearer_auth(API_KEY)
@@ -103,7 +103,7 @@ fn database_in(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("copilot.db").display())
 }
 
-fn event(n: usize) -> Value {
+pub fn event(n: usize) -> Value {
     click_event(
         &format!("00000000-0000-4000-8000-{n:012}"),
         &format!("load-user-{n}"),
@@ -119,7 +119,12 @@ fn event(n: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_answered_200_survives_kill_9_during_load() {
     let dir = tempfile::tempdir().unwrap();
-    let database = database_in(&dir);
+    kill_9_during_load(&database_in(&dir)).await;
+}
+
+/// The kill -9 check on `database` (SQLite here, Postgres in `postgres.rs`).
+pub async fn kill_9_during_load(database: &str) {
+    let database = database.to_owned();
     let server = Server::start(&database, &[]).await;
 
     // A session long enough to be summarised (threshold 10), before the load.
