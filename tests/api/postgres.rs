@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::durable::{event, kill_9_during_load};
-use crate::helpers::{PRODUCT, SECRET, spawn_app_with};
+use crate::helpers::{PRODUCT, SECRET, TestApp, eventually, spawn_app_with};
 use crate::services::Postgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,35 +37,20 @@ async fn two_instances_share_products_and_state_through_postgres() {
     let a = spawn_app_with(configure(url.clone())).await;
     let b = spawn_app_with(configure(url.clone())).await;
     let registered: Value = a
-        .client
-        .post(a.url("/products"))
-        .bearer_auth("admin-token-for-tests")
-        .json(&json!({"product_id": "shared-app", "contact_email": "team@example.com"}))
-        .send()
+        .send_json(
+            reqwest::Method::POST,
+            "/products",
+            Some("admin-token-for-tests"),
+            &json!({"product_id": "shared-app", "contact_email": "team@example.com"}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let secret = registered["webhook_secret"].as_str().unwrap().to_owned();
-    let delivered = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let response = b
-                .client
-                .post(b.url("/webhook/shared-app"))
-                .header("X-PostHog-Secret", &secret)
-                .json(&event(1))
-                .send()
-                .await
-                .unwrap();
-            if response.status() == StatusCode::OK {
-                return response.json::<Value>().await.unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("B learns of the product A registered");
+    let delivered = accepted_within(&b, "shared-app", &secret, &event(1), 10)
+        .await
+        .expect("B learns of the product A registered");
     assert_eq!(delivered["accepted"], 1, "{delivered}");
 
     a.deliver_json(&event(2)).await;
@@ -75,17 +60,7 @@ async fn two_instances_share_products_and_state_through_postgres() {
         context["context"].as_str().unwrap().contains("Button 2"),
         "{context}"
     );
-    let retry = c
-        .client
-        .post(c.url(&format!("/webhook/{PRODUCT}")))
-        .header("X-PostHog-Secret", SECRET)
-        .json(&event(2))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let retry = c.deliver_json(&event(2)).await;
     assert_eq!(retry["duplicates"], 1, "{retry}");
 }
 
@@ -103,13 +78,8 @@ async fn postgres_down_gets_503_and_the_server_recovers_when_it_returns() {
     pg.stop();
 
     let refused = app
-        .client
-        .post(app.url(&format!("/webhook/{PRODUCT}")))
-        .header("X-PostHog-Secret", SECRET)
-        .json(&event(2))
-        .send()
-        .await
-        .unwrap();
+        .post_webhook(PRODUCT, Some(SECRET), event(2).to_string())
+        .await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(refused.headers()["retry-after"], "1");
     let reply = app.reply_json("load-user-1", "what did I just do?").await;
@@ -119,26 +89,32 @@ async fn postgres_down_gets_503_and_the_server_recovers_when_it_returns() {
     );
 
     pg.resume();
-    let accepted = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let response = app
-                .client
-                .post(app.url(&format!("/webhook/{PRODUCT}")))
-                .header("X-PostHog-Secret", SECRET)
-                .json(&event(2))
-                .send()
-                .await
-                .unwrap();
-            if response.status() == StatusCode::OK {
-                return response.json::<Value>().await.unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("ingest recovers once Postgres is back");
+    let accepted = accepted_within(&app, PRODUCT, SECRET, &event(2), 20)
+        .await
+        .expect("ingest recovers once Postgres is back");
     assert_eq!(
         accepted["accepted"], 1,
         "the refused event is accepted, not a duplicate: {accepted}"
     );
+}
+
+/// Posts `body` until it is answered 200 (at most `seconds`); the answer.
+async fn accepted_within(
+    app: &TestApp,
+    product: &str,
+    secret: &str,
+    body: &Value,
+    seconds: u64,
+) -> Option<Value> {
+    eventually(Duration::from_secs(seconds), || async {
+        let response = app
+            .post_webhook(product, Some(secret), body.to_string())
+            .await;
+        if response.status() == StatusCode::OK {
+            response.json::<Value>().await.ok()
+        } else {
+            None
+        }
+    })
+    .await
 }
