@@ -80,6 +80,10 @@ pub struct Cli {
     /// a SQLite file in a temp dir, as deployed) or `memory` (`sqlite::memory:`).
     #[arg(long, value_enum, default_value_t = Database::File)]
     pub database: Database,
+    /// `RUST_LOG` of the server loadgen starts; `warn,tower_http=debug` adds
+    /// an access-log line per request (to measure what logging costs).
+    #[arg(long, default_value = "warn")]
+    pub server_log: String,
     /// `bare-server` only: the port to listen on.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -243,6 +247,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
             bin,
             repo: repo.clone(),
             database: cli.database,
+            log_filter: cli.server_log.clone(),
         })
     } else {
         None
@@ -282,8 +287,9 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
                 l.bin.display()
             );
             println!(
-                "- server started by loadgen: a fresh one per mode, cwd {}, env COPILOT__SERVER__LOG_FORMAT=json RUST_LOG=warn, OPENAI_API_KEY unset, database {:?} (file = a new SQLite file in a temp dir, the durable default)",
+                "- server started by loadgen: a fresh one per mode, cwd {}, env COPILOT__SERVER__LOG_FORMAT=json RUST_LOG={}, OPENAI_API_KEY unset, database {:?} (file = a new SQLite file in a temp dir, the durable default)",
                 repo.display(),
+                cli.server_log,
                 cli.database
             );
         }

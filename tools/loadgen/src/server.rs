@@ -28,6 +28,8 @@ pub struct Launch {
     pub bin: PathBuf,
     pub repo: PathBuf,
     pub database: crate::Database,
+    /// `RUST_LOG` of the server (what logging costs is measured with it).
+    pub log_filter: String,
 }
 
 impl Launch {
@@ -82,7 +84,7 @@ impl Server {
             .current_dir(&launch.repo)
             .env("COPILOT__SERVER__PORT", port.to_string())
             .env("COPILOT__SERVER__LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", &launch.log_filter)
             // A benchmark measures capacity, not the abuse limits, and leaves
             // no database behind (the file is deleted at stop).
             .env("COPILOT__CHAT__MAX_MESSAGES_PER_MINUTE", "100000000")
