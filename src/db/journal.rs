@@ -388,17 +388,14 @@ impl JournalTask {
     async fn commit(&mut self, batch: &mut Vec<Job>) {
         let sql = self.sql;
         let result = match &mut self.writer {
-            Writer::Pool(pool) => match pool.begin().await {
-                Ok(tx) => write_batch(tx, sql, batch).await,
-                Err(e) => Err(e),
-            },
+            Writer::Pool(pool) => {
+                async { write_batch(pool.begin().await?, sql, batch).await }.await
+            }
             Writer::Own { db, connection } => {
                 let result = async {
-                    if connection.is_none() {
-                        *connection = Some(db.connect_writer().await?);
-                    }
-                    let Some(c) = connection.as_mut() else {
-                        return Err(sqlx::Error::PoolClosed);
+                    let c = match connection {
+                        Some(c) => c,
+                        None => connection.insert(db.connect_writer().await?),
                     };
                     write_batch(c.begin().await?, sql, batch).await
                 }

@@ -14,14 +14,14 @@ use crate::fake_llm::{Behaviour, FakeLlm, user_text};
 use crate::helpers::{API_KEY, PRODUCT, SECRET, click_event, spawn_app_with};
 
 /// The server binary on `database`, on a free port.
-pub struct Server {
+struct Server {
     child: Child,
     address: String,
     client: reqwest::Client,
 }
 
 impl Server {
-    pub async fn start(database: &str, env: &[(&str, &str)]) -> Self {
+    async fn start(database: &str, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_copilot-server"));
         command
             .env_remove("RUST_LOG")
@@ -58,11 +58,11 @@ impl Server {
     }
 
     /// SIGKILL: nothing is flushed, nothing is closed.
-    pub async fn kill_9(mut self) {
+    async fn kill_9(mut self) {
         self.child.kill().await.unwrap();
     }
 
-    pub async fn webhook(&self, body: &Value) -> reqwest::Result<reqwest::Response> {
+    async fn webhook(&self, body: &Value) -> reqwest::Result<reqwest::Response> {
         self.client
             .post(format!("{}/webhook/{PRODUCT}", self.address))
             .header("X-PostHog-Secret", SECRET)
@@ -71,7 +71,7 @@ impl Server {
             .await
     }
 
-    pub async fn context(&self, user: &str) -> String {
+    async fn context(&self, user: &str) -> String {
         let body: Value = self
             .client
             .get(format!("{}/context/{user}", self.address))
@@ -85,7 +85,7 @@ impl Server {
         body["context"].as_str().unwrap().to_owned()
     }
 
-    pub async fn reply(&self, user: &str, query: &str) -> Value {
+    async fn reply(&self, user: &str, query: &str) -> Value {
         self.client
             .get(format!("{}/reply/{user}", self.address))
             .bearer_auth(API_KEY)
@@ -124,8 +124,7 @@ async fn every_event_answered_200_survives_kill_9_during_load() {
 
 /// The kill -9 check on `database` (SQLite here, Postgres in `postgres.rs`).
 pub async fn kill_9_during_load(database: &str) {
-    let database = database.to_owned();
-    let server = Server::start(&database, &[]).await;
+    let server = Server::start(database, &[]).await;
 
     // A session long enough to be summarised (threshold 10), before the load.
     let mut summarised = Vec::new();
@@ -198,7 +197,7 @@ pub async fn kill_9_during_load(database: &str) {
         acknowledged.len()
     );
 
-    let server = Server::start(&database, &[]).await;
+    let server = Server::start(database, &[]).await;
     let mut missing = Vec::new();
     for &n in &acknowledged {
         if !server

@@ -68,11 +68,7 @@ fn python_with_rasa_sdk() -> Option<String> {
 impl ActionServer {
     pub async fn start() -> Option<Self> {
         let python = python_with_rasa_sdk()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::services::free_port();
         let child = tokio::process::Command::new(python)
             .args([
                 "-m",

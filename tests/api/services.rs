@@ -52,15 +52,27 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// `program` run as the `postgres` user when we are root (initdb and
+/// postgres refuse root), else as ourselves.
+fn as_owner(root: bool, program: &Path) -> Command {
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
 /// A Postgres cluster of its own: `initdb` in a temp dir, trust auth, TCP on
 /// 127.0.0.1 only. Runs as the `postgres` user when we are root (initdb
 /// refuses root).
 pub struct Postgres {
     child: Child,
-    _dir: tempfile::TempDir,
+    /// Holds the data folder and the Unix socket.
+    dir: tempfile::TempDir,
     bin: PathBuf,
     data: PathBuf,
-    socket_dir: PathBuf,
     root: bool,
     pub port: u16,
 }
@@ -87,15 +99,6 @@ impl Postgres {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let root = is_root();
-        let as_owner = |program: &Path| {
-            if root {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(program);
-                c
-            } else {
-                Command::new(program)
-            }
-        };
         if root {
             let chown = Command::new("chown")
                 .args(["-R", "postgres"])
@@ -104,7 +107,7 @@ impl Postgres {
                 .unwrap();
             assert!(chown.success(), "chown the temp dir to postgres");
         }
-        let initdb = as_owner(&bin.join("initdb"))
+        let initdb = as_owner(root, &bin.join("initdb"))
             .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
             .arg(&data)
             .stdout(Stdio::null())
@@ -113,14 +116,12 @@ impl Postgres {
             .unwrap();
         assert!(initdb.success(), "initdb");
         let port = free_port();
-        let socket_dir = dir.path().to_owned();
-        let child = Self::spawn(&bin, &data, &socket_dir, port, root);
+        let child = Self::spawn(&bin, &data, dir.path(), port, root);
         let pg = Self {
             child,
-            _dir: dir,
+            dir,
             bin,
             data,
-            socket_dir,
             root,
             port,
         };
@@ -129,15 +130,7 @@ impl Postgres {
     }
 
     fn spawn(bin: &Path, data: &Path, socket_dir: &Path, port: u16, root: bool) -> Child {
-        let program = bin.join("postgres");
-        let mut command = if root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        command
+        as_owner(root, &bin.join("postgres"))
             .arg("-D")
             .arg(data)
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
@@ -164,13 +157,7 @@ impl Postgres {
 
     /// Starts it again after `stop`, on the same port and data.
     pub fn resume(&mut self) {
-        self.child = Self::spawn(
-            &self.bin,
-            &self.data,
-            &self.socket_dir,
-            self.port,
-            self.root,
-        );
+        self.child = Self::spawn(&self.bin, &self.data, self.dir.path(), self.port, self.root);
         self.wait();
     }
 
@@ -182,15 +169,7 @@ impl Postgres {
     pub fn stop(&mut self) {
         // pg_ctl, not a signal to our child: as root the child is `runuser`,
         // which does not pass SIGINT on. "fast" ends open connections now.
-        let mut pg_ctl = if self.root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"])
-                .arg(self.bin.join("pg_ctl"));
-            c
-        } else {
-            Command::new(self.bin.join("pg_ctl"))
-        };
-        let stopped = pg_ctl
+        let stopped = as_owner(self.root, &self.bin.join("pg_ctl"))
             .args(["stop", "-m", "fast", "-w", "-D"])
             .arg(&self.data)
             .stdout(Stdio::null())

@@ -605,11 +605,7 @@ async fn the_real_autoplay_sdk_reads_our_stream_and_accepts_our_pushes() {
     let Some(python) = python_or_skip("autoplay_sdk") else {
         return;
     };
-    let push_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let push_port = crate::services::free_port();
     let app = spawn_app_with(|s| {
         fast_push(s);
         // Python takes a while to start: keep retrying for ~10 s.
