@@ -57,6 +57,7 @@ pub enum Error {
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
+    pub store: StoreSettings,
     pub admin: AdminSettings,
     pub products: Vec<ProductSettings>,
     pub capture: CaptureSettings,
@@ -204,6 +205,34 @@ pub struct DatabaseSettings {
     /// How often rows past the lookback / idle settings are deleted.
     #[serde(deserialize_with = "seconds")]
     pub expire_seconds: Duration,
+}
+
+/// `[store]`: where session state lives: this process (with the journal in
+/// `[database]`) or Redis, shared by every instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    /// `redis://host:port/db` or `redis+unix:///path`; a password in it is a secret.
+    pub redis_url: SecretString,
+    /// Prefix of every key and channel, so several deployments can share a Redis.
+    pub key_prefix: String,
+    /// How long an instance that stopped answering still owns its sessions'
+    /// proactive offers and summaries.
+    #[serde(deserialize_with = "millis")]
+    pub owner_timeout_ms: Duration,
+    /// How long a Redis command may take before it counts as failed.
+    #[serde(deserialize_with = "millis")]
+    pub redis_timeout_ms: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// In this process; durable through `[database]`'s journal.
+    Memory,
+    /// In Redis, shared by every instance pointing at it.
+    Redis,
 }
 
 /// `[admin]`: who may register and manage products.
@@ -471,6 +500,17 @@ impl Settings {
             key: key.to_owned(),
             message: message.to_owned(),
         };
+        let prefix = &self.store.key_prefix;
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                "store.key_prefix",
+                "must be letters, digits, '-' or '_' (it names Redis keys and channels)",
+            ));
+        }
         let c = &self.context;
         if !(c.lookback_seconds.is_finite() && c.lookback_seconds > 0.0) {
             return Err(invalid(

@@ -314,6 +314,13 @@ pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
     }
 }
 
+/// Which sessions this instance makes proactive offers and summaries for.
+/// With one instance, every session; with several on Redis, the ones the
+/// shared log gave it, so none is doubled.
+pub trait SessionOwners: Send + Sync {
+    fn owns(&self, product: &ProductId, session: &SessionId) -> bool;
+}
+
 #[cfg(test)]
 mod forward_url_tests {
     use super::*;

@@ -29,6 +29,9 @@ impl Who {
     }
 }
 
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
 /// How often keyed limiters forget keys that are back to a full allowance.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -37,8 +40,19 @@ pub struct Limits {
     inner: Arc<Inner>,
 }
 
+/// Counts across instances (Redis); checked after the local limiter allows.
+#[async_trait::async_trait]
+pub trait SharedCounts: Send + Sync {
+    /// One more for `who` in the current `window`: true while within `limit`.
+    async fn allow(&self, kind: &str, who: &str, limit: u32, window: Duration)
+    -> Result<bool, String>;
+}
+
 struct Inner {
     per_minute: Quota,
+    messages_per_minute: u32,
+    llm_per_hour: u32,
+    shared: Option<Arc<dyn SharedCounts>>,
     messages: DefaultKeyedRateLimiter<Who>,
     llm: Option<DefaultKeyedRateLimiter<Who>>,
 }
@@ -50,9 +64,48 @@ impl Limits {
         Self {
             inner: Arc::new(Inner {
                 per_minute,
+                messages_per_minute: messages_per_minute.get(),
+                llm_per_hour,
+                shared: None,
                 messages: RateLimiter::keyed(per_minute),
                 llm: NonZeroU32::new(llm_per_hour).map(|n| RateLimiter::keyed(Quota::per_hour(n))),
             }),
+        }
+    }
+
+    /// As `new`, with every allowance also counted in `shared`, so that
+    /// several instances grant one allowance between them.
+    pub fn shared(
+        messages_per_minute: NonZeroU32,
+        llm_per_hour: u32,
+        shared: Arc<dyn SharedCounts>,
+    ) -> Self {
+        let mut limits = Self::new(messages_per_minute, llm_per_hour);
+        if let Some(inner) = Arc::get_mut(&mut limits.inner) {
+            inner.shared = Some(shared);
+        }
+        limits
+    }
+
+    /// The shared count's verdict; when it cannot be asked (Redis down), the
+    /// local limiter's, which already said yes: chat keeps working.
+    async fn shared_allows(&self, kind: &str, who: &Who, limit: u32, window: Duration) -> bool {
+        let Some(shared) = &self.inner.shared else {
+            return true;
+        };
+        let who = match who {
+            Who::User(product, user) => format!("u\u{1f}{product}\u{1f}{user}"),
+            Who::Anonymous(product, sender) => format!(
+                "a\u{1f}{}\u{1f}{sender}",
+                product.as_ref().map_or("", ProductId::as_str)
+            ),
+        };
+        match shared.allow(kind, &who, limit, window).await {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                tracing::debug!(%error, "shared rate limit unavailable; the local one applies");
+                true
+            }
         }
     }
 
@@ -62,24 +115,29 @@ impl Limits {
     }
 
     /// One more message from `who`, if within the per-minute limit.
-    pub fn allow_message(&self, who: &Who) -> bool {
+    pub async fn allow_message(&self, who: &Who) -> bool {
         self.inner.messages.check_key(who).is_ok()
+            && self
+                .shared_allows("msg", who, self.inner.messages_per_minute, MINUTE)
+                .await
     }
 
     /// One more LLM answer for `who`, if within the hourly limit.
     /// IMPORTANT: anonymous visitors share one allowance per product: a new
     /// sender id costs nothing to make, so per-sender counting would not bound
     /// the LLM bill.
-    pub fn allow_llm(&self, who: &Who) -> bool {
+    pub async fn allow_llm(&self, who: &Who) -> bool {
         let Some(limiter) = &self.inner.llm else {
             return true;
         };
-        match who {
-            Who::Anonymous(product, _) => limiter
-                .check_key(&Who::Anonymous(product.clone(), String::new()))
-                .is_ok(),
-            Who::User(..) => limiter.check_key(who).is_ok(),
-        }
+        let counted = match who {
+            Who::Anonymous(product, _) => Who::Anonymous(product.clone(), String::new()),
+            Who::User(..) => who.clone(),
+        };
+        limiter.check_key(&counted).is_ok()
+            && self
+                .shared_allows("llm", &counted, self.inner.llm_per_hour, HOUR)
+                .await
     }
 
     /// Forgets keys whose allowance is full again.
@@ -121,43 +179,47 @@ mod tests {
         )
     }
 
-    #[test]
-    fn messages_are_limited_per_user_and_users_apart() {
+    #[tokio::test]
+    async fn messages_are_limited_per_user_and_users_apart() {
         let limits = Limits::new(NonZeroU32::MIN.saturating_add(2), 0);
         let a = who("a");
+        for _ in 0..3 {
+            assert!(
+                limits.allow_message(&a).await,
+                "the burst is the per-minute count"
+            );
+        }
+        assert!(!limits.allow_message(&a).await);
         assert!(
-            (0..3).all(|_| limits.allow_message(&a)),
-            "the burst is the per-minute count"
-        );
-        assert!(!limits.allow_message(&a));
-        assert!(
-            limits.allow_message(&who("b")),
+            limits.allow_message(&who("b")).await,
             "another user has their own allowance"
         );
-        assert!((0..100).all(|_| limits.allow_llm(&a)), "0 = no LLM limit");
+        for _ in 0..100 {
+            assert!(limits.allow_llm(&a).await, "0 = no LLM limit");
+        }
     }
 
-    #[test]
-    fn llm_calls_are_limited_per_hour() {
+    #[tokio::test]
+    async fn llm_calls_are_limited_per_hour() {
         let limits = Limits::new(NonZeroU32::MIN, 2);
         let a = who("a");
-        assert!(limits.allow_llm(&a) && limits.allow_llm(&a));
-        assert!(!limits.allow_llm(&a));
+        assert!(limits.allow_llm(&a).await && limits.allow_llm(&a).await);
+        assert!(!limits.allow_llm(&a).await);
     }
 
-    #[test]
-    fn anonymous_visitors_share_one_llm_allowance_per_product() {
+    #[tokio::test]
+    async fn anonymous_visitors_share_one_llm_allowance_per_product() {
         let limits = Limits::new(NonZeroU32::MIN, 1);
         let acme = ProductId::parse("acme").ok();
         let first = Who::Anonymous(acme.clone(), "sender-1".to_owned());
         let second = Who::Anonymous(acme, "sender-2".to_owned());
-        assert!(limits.allow_llm(&first));
+        assert!(limits.allow_llm(&first).await);
         assert!(
-            !limits.allow_llm(&second),
+            !limits.allow_llm(&second).await,
             "a new sender id is no new allowance"
         );
         let elsewhere = Who::Anonymous(ProductId::parse("beta").ok(), "sender-1".to_owned());
-        assert!(limits.allow_llm(&elsewhere), "another product has its own");
+        assert!(limits.allow_llm(&elsewhere).await, "another product has its own");
     }
 
     #[test]

@@ -13,16 +13,18 @@ use tokio_util::task::TaskTracker;
 use socketioxide::layer::SocketIoLayer;
 
 use crate::channels;
-use crate::config::Settings;
+use crate::config::{Settings, StoreBackend};
 use crate::context::{ContextStore, OfflineSummariser, Summariser};
 use crate::db;
 use crate::dialogue::{Bot, Conversations, Copilot, DialogueOptions, LlmSetup, prompt};
-use crate::limits::Limits;
+use crate::keeper::Keeper;
+use crate::limits::{Limits, SharedCounts};
 use crate::llm::{LlmClient, LlmSummariser, OpenAiClient};
 use crate::metrics::Metrics;
 use crate::nlu::Matcher;
 use crate::nlu::{self, Project};
 use crate::proactive::Proactive;
+use crate::redis::bus::{Adapter, Bus};
 use crate::products::{self, Products};
 use crate::state::{AppState, Shared};
 use crate::stream::{Forwarders, Hub};
@@ -52,6 +54,12 @@ pub enum StartupError {
     /// What the database kept could not be read back.
     #[error("could not read back the database's state: {0}")]
     Journal(db::journal::Error),
+    /// Redis (`[store] backend = "redis"`) could not be used.
+    #[error("could not use Redis: {0}")]
+    Redis(#[from] crate::redis::Error),
+    /// The Socket.IO namespace could not be set up on its adapter.
+    #[error("could not set up Socket.IO: {0}")]
+    Socket(String),
     /// Products could not be read or seeded from the config file.
     #[error("could not load products: {0}")]
     Products(#[from] products::Error),
@@ -71,8 +79,87 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     state: AppState,
-    socket_layer: SocketIoLayer,
-    journal_task: db::journal::JournalTask,
+    socket_layer: SocketIoLayer<Adapter>,
+    writer: Writer,
+}
+
+/// The task that writes what the keeper was given.
+enum Writer {
+    Journal(db::journal::JournalTask),
+    Redis(crate::redis::log::LogTask),
+}
+
+impl Writer {
+    async fn run(self) {
+        match self {
+            Writer::Journal(task) => task.run().await,
+            Writer::Redis(task) => task.run().await,
+        }
+    }
+}
+
+/// What `[store]` chose, set up.
+struct Backend {
+    keeper: Keeper,
+    writer: Writer,
+    bus: Bus,
+    /// With Redis: its client (for the replica's own connection), the log
+    /// and the shared rate-limit counts.
+    redis: Option<(::redis::Client, crate::redis::Log, Arc<dyn SharedCounts>)>,
+}
+
+async fn backend(settings: &Settings, db: &db::Db) -> Result<Backend, StartupError> {
+    match settings.store.backend {
+        StoreBackend::Memory => {
+            let (journal, task) = db::Journal::start(db, settings.database.journal_queue).await?;
+            Ok(Backend {
+                keeper: Keeper::Journal(journal),
+                writer: Writer::Journal(task),
+                bus: Bus::Local,
+                redis: None,
+            })
+        }
+        StoreBackend::Redis => {
+            let store = &settings.store;
+            let client = crate::redis::client(store)?;
+            let connection = crate::redis::manager(
+                &client,
+                store,
+                ::redis::aio::ConnectionManagerConfig::new(),
+            )
+            .await?;
+            let keys = crate::redis::Keys::new(&store.key_prefix);
+            let c = cutoffs(settings);
+            let span = |cutoff: i64| Duration::from_millis(u64::try_from(c.now - cutoff).unwrap_or(0));
+            let retention = crate::redis::log::Retention {
+                log: [c.actions, c.conversations, c.proactive, c.emails]
+                    .into_iter()
+                    .map(span)
+                    .max()
+                    .unwrap_or_default(),
+                deliveries: span(c.deliveries),
+                alive: store.owner_timeout_ms,
+                session: Duration::from_secs(settings.context.idle_seconds.max(1)),
+            };
+            let (log, task) = crate::redis::Log::start(
+                connection.clone(),
+                keys.clone(),
+                retention,
+                settings.database.journal_queue,
+            );
+            log.heartbeat().await?;
+            let bus = Bus::connect(&client, store).await?;
+            let counts: Arc<dyn SharedCounts> =
+                Arc::new(crate::redis::counters::Counters::new(connection, keys));
+            tracing::info!(instance = log.me(), "session state in Redis, shared by every instance");
+            Ok(Backend {
+                keeper: Keeper::Redis(log.clone()),
+                writer: Writer::Redis(task),
+                bus,
+                redis: Some((client, log, counts)),
+            })
+        }
+    }
 }
 
 impl Application {
@@ -99,18 +186,25 @@ impl Application {
         let db = db::connect(&settings.database).await?;
         let pool = db.pool.clone();
         let products = products_on(pool.clone(), &settings).await?;
-        let (journal, journal_task) =
-            db::Journal::start(&db, settings.database.journal_queue).await?;
+        let Backend {
+            keeper,
+            writer,
+            bus,
+            redis,
+        } = backend(&settings, &db).await?;
         if settings.admin.open_registration && !settings.server.host.is_loopback() {
             tracing::warn!(
                 "admin.open_registration is on off loopback: anyone who can reach this server \
                  can register a new product (never take over an existing one)"
             );
         }
-        let limits = Limits::new(
-            NonZeroU32::new(settings.chat.max_messages_per_minute).unwrap_or(NonZeroU32::MIN),
-            settings.llm.max_calls_per_user_per_hour,
-        );
+        let per_minute =
+            NonZeroU32::new(settings.chat.max_messages_per_minute).unwrap_or(NonZeroU32::MIN);
+        let per_hour = settings.llm.max_calls_per_user_per_hour;
+        let limits = match &redis {
+            Some((_, _, counts)) => Limits::shared(per_minute, per_hour, Arc::clone(counts)),
+            None => Limits::new(per_minute, per_hour),
+        };
         let metrics = Metrics::new();
         let project = load_project(&settings.nlu.intents_dir)?;
         let matcher = Matcher::train(&project, settings.nlu.thresholds(&project.config));
@@ -178,11 +272,11 @@ impl Application {
         let store = ContextStore::observed(
             &settings.context,
             summariser,
-            vec![Arc::new(stream.clone()), Arc::new(journal.clone())],
+            vec![Arc::new(stream.clone()), Arc::new(keeper.clone())],
             tasks.clone(),
             metrics.clone(),
         );
-        let conversations = Conversations::kept(&settings.chat, Arc::new(journal.clone()));
+        let conversations = Conversations::kept(&settings.chat, Arc::new(keeper.clone()));
         let copilot = Copilot::new(
             store.clone(),
             conversations.clone(),
@@ -193,8 +287,34 @@ impl Application {
             metrics.clone(),
         );
         let proactive = Proactive::new(&proactive_settings, store.clone(), metrics.clone());
-        restore(&pool, &settings, &store, &conversations, &proactive).await?;
-        proactive.set_sink(Arc::new(journal.clone()));
+        let shutdown = CancellationToken::new();
+        match &redis {
+            None => restore(&pool, &settings, &store, &conversations, &proactive).await?,
+            Some((client, log, _)) => {
+                store.set_owners(Arc::new(log.clone()));
+                proactive.set_owners(Arc::new(log.clone()));
+                let replica = crate::redis::replica::Replica {
+                    log: log.clone(),
+                    store: store.clone(),
+                    conversations: conversations.clone(),
+                    proactive: proactive.clone(),
+                    stream: stream.clone(),
+                    tasks: tasks.clone(),
+                };
+                let (last, applied) = replica.restore().await?;
+                if applied.entries > 0 {
+                    tracing::info!(
+                        entries = applied.entries,
+                        actions = applied.actions,
+                        skipped = applied.skipped,
+                        "restored from Redis"
+                    );
+                }
+                tasks.spawn(replica.run(client.clone(), last, shutdown.clone()));
+                tasks.spawn(heartbeat(log.clone(), settings.store.owner_timeout_ms, shutdown.clone()));
+            }
+        }
+        proactive.set_sink(Arc::new(keeper.clone()));
         let (socket_layer, io) = channels::socketio::layer(
             copilot.clone(),
             proactive.clone(),
@@ -202,8 +322,12 @@ impl Application {
             limits.clone(),
             metrics.clone(),
             &settings.socketio,
-        );
-        let shutdown = CancellationToken::new();
+            bus.clone(),
+            &settings.store.key_prefix,
+        )
+        .await
+        .map_err(StartupError::Socket)?;
+        tasks.spawn(bus.keep_alive(shutdown.clone()));
         tasks.spawn(
             products
                 .clone()
@@ -222,9 +346,11 @@ impl Application {
                 .clone()
                 .run(settings.database.product_refresh_seconds, shutdown.clone()),
         );
-        tasks.spawn(expire(journal.clone(), settings.clone(), shutdown.clone()));
+        if let Keeper::Journal(journal) = &keeper {
+            tasks.spawn(expire(journal.clone(), settings.clone(), shutdown.clone()));
+        }
         let state = AppState::new(Shared {
-            journal,
+            keeper,
             stream,
             forwarders,
             copilot,
@@ -242,7 +368,7 @@ impl Application {
             port,
             state,
             socket_layer,
-            journal_task,
+            writer,
         })
     }
 
@@ -261,9 +387,9 @@ impl Application {
         let tasks = self.state.tasks.clone();
         tracing::info!(port = self.port, "copilot-server listening");
         let io = self.state.io.clone();
-        let journal = self.state.journal.clone();
+        let keeper = self.state.keeper.clone();
         // Outside `tasks`: it must outlive them, since they write to it.
-        let writer = tokio::spawn(self.journal_task.run());
+        let writer = tokio::spawn(self.writer.run());
         tasks.spawn(self.state.proactive.clone().run(shutdown.clone()));
         let router = web::router(self.state, self.socket_layer);
         // Sockets are closed at the transport as soon as the stop is asked
@@ -289,9 +415,9 @@ impl Application {
             tracing::warn!("background work still running at shutdown; abandoning it");
         }
         // Everything queued is committed before the process ends.
-        journal.close();
+        keeper.close();
         if writer.await.is_err() {
-            tracing::error!("the journal writer panicked at shutdown");
+            tracing::error!("the keeper's writer panicked at shutdown");
         }
         tracing::info!("copilot-server stopped");
         Ok(())
@@ -383,6 +509,22 @@ async fn restore(
         );
     }
     Ok(())
+}
+
+/// Tells the other instances this one is alive, three times per timeout.
+async fn heartbeat(log: crate::redis::Log, timeout: Duration, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval((timeout / 3).max(Duration::from_millis(100)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = interval.tick() => {
+                if let Err(error) = log.heartbeat().await {
+                    tracing::warn!(%error, "could not tell Redis this instance is alive");
+                }
+            }
+        }
+    }
 }
 
 /// Deletes rows past their time every `[database] expire_seconds`.

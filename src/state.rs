@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use socketioxide::SocketIo;
+
+use crate::redis::bus::Adapter;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,7 +29,7 @@ impl Shared {
         crate::ingest::Sinks {
             store: &self.store,
             stream: &self.stream,
-            journal: &self.journal,
+            keeper: &self.keeper,
         }
     }
 }
@@ -46,8 +48,9 @@ pub struct Shared {
     pub products: Products,
     /// Actions, summaries and the user index.
     pub store: ContextStore,
-    /// What a restart must not lose, written before ingest answers.
-    pub journal: crate::db::Journal,
+    /// What a restart must not lose, written before ingest answers: the
+    /// journal, or the Redis log every instance shares.
+    pub keeper: crate::keeper::Keeper,
     /// The activity stream: SSE subscribers and push delivery read from it.
     pub stream: crate::stream::Hub,
     /// Push delivery workers, started and stopped as products change.
@@ -59,7 +62,7 @@ pub struct Shared {
     /// Counters behind `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// The Socket.IO handle, for pushing messages outside a chat turn.
-    pub io: SocketIo,
+    pub io: SocketIo<Adapter>,
     /// Cancelled when the server is asked to stop.
     pub shutdown: CancellationToken,
     /// Background work (summaries) that shutdown waits for.

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use governor::DefaultDirectRateLimiter;
 use serde_json::Value;
-use socketioxide::SocketIo;
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
 use super::{claim_in, payloads};
 use crate::config::SocketIoSettings;
@@ -30,6 +30,12 @@ use crate::limits::Limits;
 use crate::metrics::{Channel, Limit, Metrics};
 use crate::proactive::{Delivery, Notifier, Proactive};
 use crate::products::Products;
+use crate::redis::bus::{Adapter, Bus};
+
+/// Every handler speaks through the Redis adapter; with one instance its bus
+/// is local and nothing leaves the process.
+type SocketRef = socketioxide::extract::SocketRef<Adapter>;
+type SocketIo = socketioxide::SocketIo<Adapter>;
 
 pub const SESSION_REQUEST: &str = "session_request";
 pub const SESSION_CONFIRM: &str = "session_confirm";
@@ -83,6 +89,12 @@ pub mod room {
         format!("user{SEP}{product}{SEP}{user}")
     }
 
+    /// The chat session a `session` room is for.
+    pub fn session_of(room: &str) -> Option<&str> {
+        let rest = room.strip_prefix("session")?.strip_prefix(SEP)?;
+        rest.rsplit(SEP).next().filter(|_| rest.matches(SEP).count() == 2)
+    }
+
     /// Every tab of one chat session of one visitor.
     pub fn session(visitor: &Visitor, session: &str) -> String {
         let product = visitor.product.as_ref().map_or("", ProductId::as_str);
@@ -106,15 +118,26 @@ enum AuthError {
 
 /// The Socket.IO layer and its handle, with the `/` namespace registered.
 /// Proactive offers are delivered through it once the layer exists.
-pub fn layer(
+/// `bus` carries broadcasts to the other instances (`channel_prefix` keeps
+/// deployments sharing a Redis apart).
+#[allow(clippy::too_many_arguments)]
+pub async fn layer(
     copilot: Copilot,
     proactive: Proactive,
     products: Products,
     limits: Limits,
     metrics: Metrics,
     settings: &SocketIoSettings,
-) -> (SocketIoLayer, SocketIo) {
-    let (layer, io) = SocketIo::builder()
+    bus: Bus,
+    channel_prefix: &str,
+) -> Result<(SocketIoLayer<Adapter>, SocketIo), String> {
+    let adapter = RedisAdapterCtr::new_with_driver(
+        bus,
+        RedisAdapterConfig::new()
+            .with_prefix(format!("{channel_prefix}-socket.io"))
+            .with_request_timeout(Duration::from_secs(2)),
+    );
+    let (layer, io) = socketioxide::SocketIo::builder()
         .max_payload(settings.max_payload_bytes)
         .max_buffer_size(settings.max_buffer_packets)
         .with_state(ChatState {
@@ -125,6 +148,7 @@ pub fn layer(
             metrics,
             settings: Arc::new(settings.clone()),
         })
+        .with_adapter::<Adapter>(adapter)
         .build_layer();
     // Everything a socket needs is set up in `admit`, a middleware that
     // socketioxide awaits before it acks CONNECT. The connect handler itself
@@ -133,13 +157,15 @@ pub fn layer(
     io.ns(
         "/",
         on_connect.with(admit).with(check_origin).with(authenticate),
-    );
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     proactive.set_notifier(Arc::new(SocketNotifier {
         io: io.clone(),
         copilot,
         bot_message_evt: settings.bot_message_evt.clone(),
     }));
-    (layer, io)
+    Ok((layer, io))
 }
 
 /// Delivers proactive offers to every socket a verified user has open, with
@@ -159,7 +185,14 @@ impl Notifier for SocketNotifier {
         response: Option<&str>,
         message: &BotMessage,
     ) -> Delivery {
-        let sockets = self.io.to(room::user(product, user)).sockets();
+        // Every instance's sockets: the user may be connected to another one.
+        let sockets = match self.io.to(room::user(product, user)).fetch_sockets().await {
+            Ok(sockets) => sockets,
+            Err(error) => {
+                tracing::warn!(%error, "could not look for the user's sockets");
+                return Delivery::NoSocket;
+            }
+        };
         if sockets.is_empty() {
             return Delivery::NoSocket;
         }
@@ -175,14 +208,19 @@ impl Notifier for SocketNotifier {
         }
         let mut sessions: Vec<String> = Vec::new();
         for socket in &sockets {
+            let sid = socket.data().id;
             for payload in &payloads {
-                if let Err(error) = socket.emit(&self.bot_message_evt, payload) {
-                    tracing::warn!(sid = %socket.id, %error, "could not deliver an offer");
+                if let Err(error) = socket.emit(&self.bot_message_evt, payload).await {
+                    tracing::warn!(%sid, %error, "could not deliver an offer");
                 }
             }
-            let session = conn(socket)
-                .and_then(|c| c.state.lock().session.clone())
-                .unwrap_or_else(|| socket.id.to_string());
+            // The socket's confirmed session is the one room it joined for it.
+            let session = socket
+                .rooms()
+                .await
+                .ok()
+                .and_then(|rooms| rooms.iter().find_map(|r| room::session_of(r).map(str::to_owned)))
+                .unwrap_or_else(|| sid.to_string());
             if !sessions.contains(&session) {
                 sessions.push(session);
             }

@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::dedupe::Deduper;
 use super::summariser::Summariser;
 use crate::config::ContextSettings;
-use crate::domain::{Action, ActionKind, ProductId, SessionId, UserId};
+use crate::domain::{Action, ActionKind, ProductId, SessionId, SessionOwners, UserId};
 use crate::metrics::Metrics;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -196,6 +196,8 @@ struct Inner {
     seen: Deduper,
     summariser: Arc<dyn Summariser>,
     observers: Vec<Arc<dyn SummaryObserver>>,
+    /// Unset: this instance summarises every session.
+    owners: std::sync::OnceLock<Arc<dyn SessionOwners>>,
     tasks: TaskTracker,
     metrics: Metrics,
 }
@@ -274,10 +276,54 @@ impl ContextStore {
                 ),
                 summariser,
                 observers,
+                owners: std::sync::OnceLock::new(),
                 tasks,
                 metrics,
             }),
         }
+    }
+
+    /// From now on only sessions `owners` names are summarised here; the
+    /// others' summaries arrive through [`ContextStore::apply_summary`].
+    pub fn set_owners(&self, owners: Arc<dyn SessionOwners>) {
+        if self.inner.owners.set(owners).is_err() {
+            tracing::warn!("summary owners set twice; keeping the first");
+        }
+    }
+
+    /// A summary another instance made: it replaces the raw actions it
+    /// covers (by sequence number), as if it had been made here.
+    pub fn apply_summary(
+        &self,
+        product: &ProductId,
+        session: &SessionId,
+        text: String,
+        covers_seq: u64,
+        next_index: u64,
+        age: Duration,
+    ) {
+        let now = Instant::now();
+        let key = SessionKey {
+            product: product.clone(),
+            session: session.clone(),
+        };
+        let session = self.inner.sessions.get_with(key.clone(), || {
+            Arc::new(Session {
+                key,
+                state: Mutex::new(SessionState::default()),
+            })
+        });
+        let mut state = session.state.lock();
+        state.next_index = state.next_index.max(next_index);
+        state.summary = Some(Summary {
+            text,
+            received: now.checked_sub(age).unwrap_or(now),
+        });
+        if state.actions.back().is_some_and(|b| b.seq <= covers_seq) {
+            state.summarised_latest = state.actions.back().cloned();
+        }
+        state.actions.retain(|s| s.seq > covers_seq);
+        state.actions.shrink_to(self.inner.summary_threshold);
     }
 
     /// True the first time a product delivers an event with this key; false for
@@ -394,7 +440,16 @@ impl ContextStore {
                 while state.actions.len() > self.inner.max_actions {
                     state.actions.pop_front();
                 }
-                self.take_summary_job(&mut state, now)
+                if self
+                    .inner
+                    .owners
+                    .get()
+                    .is_some_and(|o| !o.owns(&session.key.product, &session.key.session))
+                {
+                    None
+                } else {
+                    self.take_summary_job(&mut state, now)
+                }
             };
             if let Some(job) = job {
                 let inner = Arc::clone(&self.inner);

@@ -242,7 +242,7 @@ impl Copilot {
         let inner = &self.inner;
         let classification = inner.matcher.classify(&message.text);
         let who = Who::of(&message.visitor, &message.sender);
-        if !inner.limits.allow_message(&who) {
+        if !inner.limits.allow_message(&who).await {
             inner.metrics.limited(Limit::Messages);
             return TurnResult {
                 classification,
@@ -501,7 +501,7 @@ impl Copilot {
         let Some(llm) = &self.inner.llm else {
             return offline();
         };
-        if !self.inner.limits.allow_llm(&turn.who) {
+        if !self.inner.limits.allow_llm(&turn.who).await {
             self.inner.metrics.limited(Limit::Llm);
             return format!("{LLM_LIMIT_NOTE} {}", offline());
         }

@@ -16,8 +16,8 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::context::ContextStore;
-use crate::db::Journal;
-use crate::domain::{Action, ProductId, SessionId};
+use crate::keeper::Keeper;
+use crate::domain::{ProductId, SessionId};
 use crate::stream::{Hub, actions_payloads};
 
 /// What a delivery became.
@@ -26,7 +26,8 @@ pub struct Delivered {
     pub accepted: usize,
     pub ignored: usize,
     pub duplicates: usize,
-    /// Sessions that received new actions (for proactive triggers).
+    /// Sessions that received new actions and whose offers this instance
+    /// makes (for proactive triggers).
     #[serde(skip)]
     pub sessions: Vec<SessionId>,
 }
@@ -35,7 +36,7 @@ pub struct Delivered {
 pub struct Sinks<'a> {
     pub store: &'a ContextStore,
     pub stream: &'a Hub,
-    pub journal: &'a Journal,
+    pub keeper: &'a Keeper,
 }
 
 /// Classifies events, drops retried deliveries, keeps the new actions in the
@@ -73,30 +74,38 @@ pub async fn deliver(
             }
         }
     }
-    let first = sinks.journal.next_seqs(actions.len());
-    let actions: Vec<(u64, Action)> = (first..).zip(actions).collect();
     let kept = async {
-        sinks.journal.keep_actions(product, &actions, &keys).await?;
+        let kept = sinks.keeper.keep_actions(product, actions, &keys).await?;
         for (user, email) in &emails {
             if store.user_email(product, user).as_deref() != Some(*email) {
-                sinks.journal.keep_email(product, user, email).await?;
+                sinks.keeper.keep_email(product, user, email).await?;
             }
         }
-        Ok::<_, crate::db::journal::Error>(())
+        Ok::<_, crate::keeper::Error>(kept)
     };
-    if let Err(error) = kept.await {
-        for key in &keys {
-            store.forget_delivery(product, key);
+    let kept = match kept.await {
+        Ok(kept) => kept,
+        Err(error) => {
+            for key in &keys {
+                store.forget_delivery(product, key);
+            }
+            return Err(NotKept(error));
         }
-        return Err(NotKept(error));
-    }
+    };
+    let actions = kept.actions;
+    delivered.duplicates += kept.duplicates;
     for (user, email) in emails {
         store.note_email(product, user, email);
     }
     delivered.accepted = actions.len();
-    for (_, action) in &actions {
-        if !delivered.sessions.contains(&action.session_id) {
-            delivered.sessions.push(action.session_id.clone());
+    match kept.owned {
+        Some(owned) => delivered.sessions = owned,
+        None => {
+            for (_, action) in &actions {
+                if !delivered.sessions.contains(&action.session_id) {
+                    delivered.sessions.push(action.session_id.clone());
+                }
+            }
         }
     }
     if !actions.is_empty() && sinks.stream.wanted(product) {
@@ -111,7 +120,7 @@ pub async fn deliver(
 /// of it was stored, and the sender should retry.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
-pub struct NotKept(#[from] crate::db::journal::Error);
+pub struct NotKept(#[from] crate::keeper::Error);
 
 /// Why a body was refused.
 #[derive(Debug, thiserror::Error)]

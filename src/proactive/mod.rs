@@ -20,7 +20,7 @@ use self::triggers::Activity;
 use crate::config::{ProactiveSettings, TriggerSettings};
 use crate::context::ContextStore;
 use crate::dialogue::BotMessage;
-use crate::domain::{ProductId, SessionId, UserId, Visitor};
+use crate::domain::{ProductId, SessionId, SessionOwners, UserId, Visitor};
 use crate::metrics::Metrics;
 use crate::nlu::Button;
 
@@ -103,6 +103,8 @@ struct Inner {
     /// Set once the socket layer exists (it is built after this).
     notifier: OnceLock<Arc<dyn Notifier>>,
     sink: OnceLock<Arc<dyn ProactiveSink>>,
+    /// Unset: this instance makes every session's offers.
+    owners: OnceLock<Arc<dyn SessionOwners>>,
     metrics: Metrics,
 }
 
@@ -129,6 +131,7 @@ impl Proactive {
                     .build(),
                 notifier: OnceLock::new(),
                 sink: OnceLock::new(),
+                owners: OnceLock::new(),
                 metrics,
             }),
         }
@@ -137,6 +140,14 @@ impl Proactive {
     pub fn set_notifier(&self, notifier: Arc<dyn Notifier>) {
         if self.inner.notifier.set(notifier).is_err() {
             tracing::warn!("proactive notifier set twice; keeping the first");
+        }
+    }
+
+    /// From now on the background loop looks only at sessions `owners`
+    /// names (ingest already asks only about those).
+    pub fn set_owners(&self, owners: Arc<dyn SessionOwners>) {
+        if self.inner.owners.set(owners).is_err() {
+            tracing::warn!("proactive owners set twice; keeping the first");
         }
     }
 
@@ -237,6 +248,12 @@ impl Proactive {
             .states
             .iter()
             .map(|(k, _)| (*k).clone())
+            .filter(|(product, session)| {
+                self.inner
+                    .owners
+                    .get()
+                    .is_none_or(|o| o.owns(product, session))
+            })
             .collect();
         for key in keys {
             outcomes.push(self.evaluate(&key, true).await);

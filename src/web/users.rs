@@ -40,12 +40,12 @@ async fn user_delete(
     Path(user_id): Path<String>,
 ) -> Result<Json<ErasedBody>, AppError> {
     let user = parse_user(&user_id)?;
-    // The journal first: if the database cannot erase, nothing is reported
+    // The keeper first: if the database (or Redis) cannot erase, nothing is reported
     // erased (503) and the caller retries.
     let sessions = state.store.user_sessions(&product.id, &user);
     let sessions: Vec<SessionId> = sessions.into_iter().map(|(_, s)| s).collect();
     state
-        .journal
+        .keeper
         .erase_user(&product.id, &user, &sessions)
         .await
         .map_err(|e| AppError::NotKept(e.into()))?;

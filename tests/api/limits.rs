@@ -8,7 +8,7 @@ use crate::fake_llm::{Behaviour, FakeLlm};
 use crate::helpers::{metric, spawn_app, spawn_app_with, spawn_app_with_llm};
 use crate::socket_client::{SocketClient, texts};
 
-const SLOW_DOWN: &str = "please slow down";
+pub const SLOW_DOWN: &str = "please slow down";
 
 #[tokio::test]
 async fn a_socket_past_its_messages_per_minute_is_asked_to_slow_down_and_nothing_queues() {
@@ -39,7 +39,7 @@ async fn a_socket_past_its_messages_per_minute_is_asked_to_slow_down_and_nothing
     );
 }
 
-async fn rest_text(app: &crate::helpers::TestApp, sender: &str, user: &str) -> String {
+pub async fn rest_text(app: &crate::helpers::TestApp, sender: &str, user: &str) -> String {
     let items: Vec<Value> = app
         .client
         .post(app.url("/webhooks/rest/webhook"))

@@ -20,6 +20,7 @@ mod products;
 mod rasa_project;
 mod reply;
 mod rest;
+mod scaleout;
 mod services;
 mod socket_client;
 mod socketio;

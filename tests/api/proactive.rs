@@ -3,10 +3,10 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, click_event, metric, spawn_app, spawn_app_with};
 use crate::socket_client::SocketClient;
 
-const OFFER: &str = "Editing projects one by one?";
+pub const OFFER: &str = "Editing projects one by one?";
 
 /// Three "Edit" clicks on the projects page, as three webhook deliveries.
-async fn edit_three_projects(app: &TestApp, user: &str, tag: &str) {
+pub async fn edit_three_projects(app: &TestApp, user: &str, tag: &str) {
     for row in 0..3 {
         app.deliver_json(&click_event(
             &format!("{tag}-{user}-{row}"),
@@ -19,7 +19,7 @@ async fn edit_three_projects(app: &TestApp, user: &str, tag: &str) {
     }
 }
 
-async fn connect(app: &TestApp, user: &str) -> SocketClient {
+pub async fn connect(app: &TestApp, user: &str) -> SocketClient {
     let mut socket = SocketClient::connect(&app.address, Some(json!({ "userId": user })))
         .await
         .unwrap();

@@ -1,5 +1,6 @@
 //! Real services for tests, started here on free ports in temp dirs and
-//! stopped on drop: Debian's `postgresql` (initdb + postgres). Missing binaries skip the test with a message, unless
+//! stopped on drop: Debian's `postgresql` (initdb + postgres) and
+//! `redis-server`. Missing binaries skip the test with a message, unless
 //! `COPILOT_REQUIRE_SERVICES=1` (CI sets it), which fails it.
 
 use std::net::TcpListener;
@@ -182,6 +183,98 @@ impl Postgres {
 }
 
 impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `redis-server` of its own: a free port on 127.0.0.1, a temp dir, no
+/// persistence unless asked (`start_persistent` keeps an append-only file, so
+/// a restart finds its data).
+pub struct Redis {
+    child: Child,
+    dir: tempfile::TempDir,
+    persistent: bool,
+    pub port: u16,
+}
+
+impl Redis {
+    const BIN: &str = "/usr/bin/redis-server";
+
+    pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, false)
+    }
+
+    pub fn start_persistent(test: &str) -> Option<Self> {
+        Self::start_with(test, true)
+    }
+
+    fn start_with(test: &str, persistent: bool) -> Option<Self> {
+        if !Path::new(Self::BIN).is_file() {
+            skip(test, "no redis-server (apt install redis-server)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Self::spawn(dir.path(), port, persistent);
+        let redis = Self {
+            child,
+            dir,
+            persistent,
+            port,
+        };
+        redis.wait();
+        Some(redis)
+    }
+
+    fn spawn(dir: &Path, port: u16, persistent: bool) -> Child {
+        Command::new(Self::BIN)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", if persistent { "yes" } else { "no" }])
+            .args(["--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .args(["--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    fn wait(&self) {
+        let port = self.port;
+        wait_for("redis-server", Duration::from_secs(10), || {
+            use std::io::{Read, Write};
+            let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            let mut reply = [0u8; 7];
+            c.write_all(b"PING\r\n").is_ok()
+                && c.read_exact(&mut reply).is_ok()
+                && &reply == b"+PONG\r\n"
+        });
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills it (an outage).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again after `stop`, on the same port (and data, if persistent).
+    pub fn resume(&mut self) {
+        self.child = Self::spawn(self.dir.path(), self.port, self.persistent);
+        self.wait();
+    }
+}
+
+impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
