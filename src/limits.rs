@@ -44,8 +44,13 @@ pub struct Limits {
 #[async_trait::async_trait]
 pub trait SharedCounts: Send + Sync {
     /// One more for `who` in the current `window`: true while within `limit`.
-    async fn allow(&self, kind: &str, who: &str, limit: u32, window: Duration)
-    -> Result<bool, String>;
+    async fn allow(
+        &self,
+        kind: &str,
+        who: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<bool, String>;
 }
 
 struct Inner {
@@ -219,7 +224,10 @@ mod tests {
             "a new sender id is no new allowance"
         );
         let elsewhere = Who::Anonymous(ProductId::parse("beta").ok(), "sender-1".to_owned());
-        assert!(limits.allow_llm(&elsewhere).await, "another product has its own");
+        assert!(
+            limits.allow_llm(&elsewhere).await,
+            "another product has its own"
+        );
     }
 
     #[test]

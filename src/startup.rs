@@ -24,8 +24,8 @@ use crate::metrics::Metrics;
 use crate::nlu::Matcher;
 use crate::nlu::{self, Project};
 use crate::proactive::Proactive;
-use crate::redis::bus::{Adapter, Bus};
 use crate::products::{self, Products};
+use crate::redis::bus::{Adapter, Bus};
 use crate::state::{AppState, Shared};
 use crate::stream::{Forwarders, Hub};
 use crate::web;
@@ -122,15 +122,13 @@ async fn backend(settings: &Settings, db: &db::Db) -> Result<Backend, StartupErr
         StoreBackend::Redis => {
             let store = &settings.store;
             let client = crate::redis::client(store)?;
-            let connection = crate::redis::manager(
-                &client,
-                store,
-                ::redis::aio::ConnectionManagerConfig::new(),
-            )
-            .await?;
+            let connection =
+                crate::redis::manager(&client, store, ::redis::aio::ConnectionManagerConfig::new())
+                    .await?;
             let keys = crate::redis::Keys::new(&store.key_prefix);
             let c = cutoffs(settings);
-            let span = |cutoff: i64| Duration::from_millis(u64::try_from(c.now - cutoff).unwrap_or(0));
+            let span =
+                |cutoff: i64| Duration::from_millis(u64::try_from(c.now - cutoff).unwrap_or(0));
             let retention = crate::redis::log::Retention {
                 log: [c.actions, c.conversations, c.proactive, c.emails]
                     .into_iter()
@@ -151,7 +149,10 @@ async fn backend(settings: &Settings, db: &db::Db) -> Result<Backend, StartupErr
             let bus = Bus::connect(&client, store).await?;
             let counts: Arc<dyn SharedCounts> =
                 Arc::new(crate::redis::counters::Counters::new(connection, keys));
-            tracing::info!(instance = log.me(), "session state in Redis, shared by every instance");
+            tracing::info!(
+                instance = log.me(),
+                "session state in Redis, shared by every instance"
+            );
             Ok(Backend {
                 keeper: Keeper::Redis(log.clone()),
                 writer: Writer::Redis(task),
@@ -311,7 +312,11 @@ impl Application {
                     );
                 }
                 tasks.spawn(replica.run(client.clone(), last, shutdown.clone()));
-                tasks.spawn(heartbeat(log.clone(), settings.store.owner_timeout_ms, shutdown.clone()));
+                tasks.spawn(heartbeat(
+                    log.clone(),
+                    settings.store.owner_timeout_ms,
+                    shutdown.clone(),
+                ));
             }
         }
         proactive.set_sink(Arc::new(keeper.clone()));

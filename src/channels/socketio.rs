@@ -92,7 +92,9 @@ pub mod room {
     /// The chat session a `session` room is for.
     pub fn session_of(room: &str) -> Option<&str> {
         let rest = room.strip_prefix("session")?.strip_prefix(SEP)?;
-        rest.rsplit(SEP).next().filter(|_| rest.matches(SEP).count() == 2)
+        rest.rsplit(SEP)
+            .next()
+            .filter(|_| rest.matches(SEP).count() == 2)
     }
 
     /// Every tab of one chat session of one visitor.
@@ -219,7 +221,11 @@ impl Notifier for SocketNotifier {
                 .rooms()
                 .await
                 .ok()
-                .and_then(|rooms| rooms.iter().find_map(|r| room::session_of(r).map(str::to_owned)))
+                .and_then(|rooms| {
+                    rooms
+                        .iter()
+                        .find_map(|r| room::session_of(r).map(str::to_owned))
+                })
                 .unwrap_or_else(|| sid.to_string());
             if !sessions.contains(&session) {
                 sessions.push(session);

@@ -16,8 +16,8 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::context::ContextStore;
-use crate::keeper::Keeper;
 use crate::domain::{ProductId, SessionId};
+use crate::keeper::Keeper;
 use crate::stream::{Hub, actions_payloads};
 
 /// What a delivery became.

@@ -439,10 +439,11 @@ impl crate::context::SummaryObserver for Log {
             "age_ms": millis(summary.newest_age),
         });
         self.send(
-            vec![self.inner.keys.session_entries(
-                summary.product.as_str(),
-                summary.session.as_str(),
-            )],
+            vec![
+                self.inner
+                    .keys
+                    .session_entries(summary.product.as_str(), summary.session.as_str()),
+            ],
             vec![
                 ("o", self.inner.me.clone()),
                 ("k", "s".to_owned()),

@@ -171,8 +171,11 @@ impl Replica {
                     }
                 }
                 if live && self.stream.wanted(&product) {
-                    let payloads =
-                        actions_payloads(&product, rows.iter().map(|(_, _, a)| a), chrono::Utc::now());
+                    let payloads = actions_payloads(
+                        &product,
+                        rows.iter().map(|(_, _, a)| a),
+                        chrono::Utc::now(),
+                    );
                     self.stream.publish(&product, payloads);
                 }
                 self.store.restore(

@@ -42,10 +42,7 @@ use crate::state::AppState;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP API with its layers.
-pub fn router(
-    state: AppState,
-    socket_layer: SocketIoLayer<crate::redis::bus::Adapter>,
-) -> Router {
+pub fn router(state: AppState, socket_layer: SocketIoLayer<crate::redis::bus::Adapter>) -> Router {
     let server = &state.settings.server;
     let api = Router::new()
         .merge(health::routes())

@@ -119,12 +119,13 @@ pub fn event(n: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_answered_200_survives_kill_9_during_load() {
     let dir = tempfile::tempdir().unwrap();
-    kill_9_during_load(&database_in(&dir)).await;
+    kill_9_during_load(&database_in(&dir), &[]).await;
 }
 
-/// The kill -9 check on `database` (SQLite here, Postgres in `postgres.rs`).
-pub async fn kill_9_during_load(database: &str) {
-    let server = Server::start(database, &[]).await;
+/// The kill -9 check on `database` (SQLite here, Postgres in `postgres.rs`),
+/// or on Redis (`env` sets `[store]`, in `scaleout.rs`).
+pub async fn kill_9_during_load(database: &str, env: &[(&str, &str)]) {
+    let server = Server::start(database, env).await;
 
     // A session long enough to be summarised (threshold 10), before the load.
     let mut summarised = Vec::new();
@@ -197,7 +198,7 @@ pub async fn kill_9_during_load(database: &str) {
         acknowledged.len()
     );
 
-    let server = Server::start(database, &[]).await;
+    let server = Server::start(database, env).await;
     let mut missing = Vec::new();
     for &n in &acknowledged {
         if !server

@@ -15,7 +15,7 @@ async fn every_event_answered_200_survives_kill_9_on_postgres() {
     let Some(pg) = Postgres::start("kill_9_on_postgres") else {
         return;
     };
-    kill_9_during_load(&pg.url()).await;
+    kill_9_during_load(&pg.url(), &[]).await;
 }
 
 /// Two instances on one Postgres: a product registered on A works on B, an

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::durable::event;
+use crate::durable::{event, kill_9_during_load};
 use crate::helpers::{API_KEY, TestApp, eventually, spawn_app_with};
 use crate::limits::{SLOW_DOWN, rest_text};
 use crate::proactive::{OFFER, connect, edit_three_projects};
@@ -82,7 +82,11 @@ async fn two_instances_share_the_context_and_store_a_retry_once() {
     assert!(context_has(&c, "load-user-1", "Button 1").await);
     let context = c.context("load-user-1").await;
     assert_eq!(
-        context["context"].as_str().unwrap().matches("Button 1").count(),
+        context["context"]
+            .as_str()
+            .unwrap()
+            .matches("Button 1")
+            .count(),
         1,
         "stored once: {context}"
     );
@@ -197,22 +201,25 @@ async fn an_erasure_on_a_reaches_b_and_redis() {
     a.deliver_json(&event(4)).await;
     assert!(context_has(&b, "load-user-3", "Button 3").await);
     let erased = a
-        .send(
-            reqwest::Method::DELETE,
-            "/users/load-user-3",
-            Some(API_KEY),
-        )
+        .send(reqwest::Method::DELETE, "/users/load-user-3", Some(API_KEY))
         .await;
     assert_eq!(erased.status(), StatusCode::OK);
     let gone = eventually(WAIT, || async {
-        (!b.context("load-user-3").await.to_string().contains("Button 3")).then_some(())
+        (!b.context("load-user-3")
+            .await
+            .to_string()
+            .contains("Button 3"))
+        .then_some(())
     })
     .await;
     assert!(gone.is_some(), "B forgot the user");
     let c = instance(&redis, "erase").await;
     assert!(context_has(&c, "load-user-4", "Button 4").await);
     assert!(
-        !c.context("load-user-3").await.to_string().contains("Button 3"),
+        !c.context("load-user-3")
+            .await
+            .to_string()
+            .contains("Button 3"),
         "the erased user's entries are gone from Redis"
     );
 }
@@ -231,7 +238,11 @@ async fn redis_down_gets_503_and_both_instances_recover_when_it_returns() {
     redis.stop();
 
     let refused = a
-        .post_webhook(crate::helpers::PRODUCT, Some(crate::helpers::SECRET), event(6).to_string())
+        .post_webhook(
+            crate::helpers::PRODUCT,
+            Some(crate::helpers::SECRET),
+            event(6).to_string(),
+        )
         .await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(refused.headers().contains_key("retry-after"));
@@ -243,7 +254,11 @@ async fn redis_down_gets_503_and_both_instances_recover_when_it_returns() {
     redis.resume();
     let accepted = eventually(WAIT, || async {
         let r = a
-            .post_webhook(crate::helpers::PRODUCT, Some(crate::helpers::SECRET), event(6).to_string())
+            .post_webhook(
+                crate::helpers::PRODUCT,
+                Some(crate::helpers::SECRET),
+                event(6).to_string(),
+            )
             .await;
         (r.status() == StatusCode::OK).then_some(())
     })
@@ -259,10 +274,36 @@ async fn redis_down_gets_503_and_both_instances_recover_when_it_returns() {
         let mut socket = connect(&a, &user).await;
         edit_three_projects(&b, &user, "x").await;
         if let Some(offer) = socket.try_next("bot_uttered", Duration::from_secs(1)).await {
-            assert!(offer["text"].as_str().unwrap().starts_with(OFFER), "{offer}");
+            assert!(
+                offer["text"].as_str().unwrap().starts_with(OFFER),
+                "{offer}"
+            );
             delivered = true;
             break;
         }
     }
-    assert!(delivered, "offers cross instances again after the Redis restart");
+    assert!(
+        delivered,
+        "offers cross instances again after the Redis restart"
+    );
+}
+
+/// The binary on Redis, killed with SIGKILL under load and started again:
+/// every event that was answered 200 is back (from Redis), the summary too,
+/// and retries are still duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_answered_200_survives_kill_9_on_redis() {
+    let Some(redis) = Redis::start("kill_9_on_redis") else {
+        return;
+    };
+    let url = redis.url();
+    kill_9_during_load(
+        "sqlite::memory:",
+        &[
+            ("COPILOT__STORE__BACKEND", "redis"),
+            ("COPILOT__STORE__REDIS_URL", &url),
+            ("COPILOT__STORE__KEY_PREFIX", "kill9"),
+        ],
+    )
+    .await;
 }
