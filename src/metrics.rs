@@ -112,6 +112,13 @@ pub struct Metrics {
     pub stream_subscribers: Gauge,
     /// Push deliveries by product and outcome: delivered, retried, rejected, failed, dropped.
     pub forward: Family<ForwardLabels, Counter>,
+    /// Round trips to Redis by purpose (a script call or a pipeline is one).
+    pub redis_round_trips: Family<OpLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    pub op: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -127,6 +134,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// One more round trip to Redis for `op`.
+    pub fn redis(&self, op: &'static str) {
+        self.redis_round_trips.get_or_create(&OpLabels { op }).inc();
+    }
+
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("copilot");
         let events = Family::<OutcomeLabels, Counter>::default();
@@ -147,6 +159,12 @@ impl Metrics {
         let stream_dropped = Counter::default();
         let stream_subscribers = Gauge::default();
         let forward = Family::<ForwardLabels, Counter>::default();
+        let redis_round_trips = Family::<OpLabels, Counter>::default();
+        registry.register(
+            "redis_round_trips",
+            "Round trips to Redis by purpose (a script call or a pipeline is one)",
+            redis_round_trips.clone(),
+        );
         registry.register(
             "stream_frames",
             "Activity stream frames published",
@@ -245,6 +263,7 @@ impl Metrics {
             stream_dropped,
             stream_subscribers,
             forward,
+            redis_round_trips,
         }
     }
 

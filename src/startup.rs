@@ -86,7 +86,7 @@ pub struct Application {
 /// The task that writes what the keeper was given.
 enum Writer {
     Journal(db::journal::JournalTask),
-    Redis(crate::redis::log::LogTask),
+    Redis(Box<crate::redis::log::LogTask>),
 }
 
 impl Writer {
@@ -108,7 +108,11 @@ struct Backend {
     redis: Option<(::redis::Client, crate::redis::Log, Arc<dyn SharedCounts>)>,
 }
 
-async fn backend(settings: &Settings, db: &db::Db) -> Result<Backend, StartupError> {
+async fn backend(
+    settings: &Settings,
+    db: &db::Db,
+    metrics: &Metrics,
+) -> Result<Backend, StartupError> {
     match settings.store.backend {
         StoreBackend::Memory => {
             let (journal, task) = db::Journal::start(db, settings.database.journal_queue).await?;
@@ -144,18 +148,22 @@ async fn backend(settings: &Settings, db: &db::Db) -> Result<Backend, StartupErr
                 keys.clone(),
                 retention,
                 settings.database.journal_queue,
+                metrics.clone(),
             );
             log.heartbeat().await?;
-            let bus = Bus::connect(&client, store).await?;
-            let counts: Arc<dyn SharedCounts> =
-                Arc::new(crate::redis::counters::Counters::new(connection, keys));
+            let bus = Bus::connect(&client, store, metrics.clone()).await?;
+            let counts: Arc<dyn SharedCounts> = Arc::new(crate::redis::counters::Counters::new(
+                connection,
+                keys,
+                metrics.clone(),
+            ));
             tracing::info!(
                 instance = log.me(),
                 "session state in Redis, shared by every instance"
             );
             Ok(Backend {
                 keeper: Keeper::Redis(log.clone()),
-                writer: Writer::Redis(task),
+                writer: Writer::Redis(Box::new(task)),
                 bus,
                 redis: Some((client, log, counts)),
             })
@@ -187,12 +195,13 @@ impl Application {
         let db = db::connect(&settings.database).await?;
         let pool = db.pool.clone();
         let products = products_on(pool.clone(), &settings).await?;
+        let metrics = Metrics::new();
         let Backend {
             keeper,
             writer,
             bus,
             redis,
-        } = backend(&settings, &db).await?;
+        } = backend(&settings, &db, &metrics).await?;
         if settings.admin.open_registration && !settings.server.host.is_loopback() {
             tracing::warn!(
                 "admin.open_registration is on off loopback: anyone who can reach this server \
@@ -206,7 +215,6 @@ impl Application {
             Some((_, _, counts)) => Limits::shared(per_minute, per_hour, Arc::clone(counts)),
             None => Limits::new(per_minute, per_hour),
         };
-        let metrics = Metrics::new();
         let project = load_project(&settings.nlu.intents_dir)?;
         let matcher = Matcher::train(&project, settings.nlu.thresholds(&project.config));
         let bot = Bot::load(
@@ -289,6 +297,13 @@ impl Application {
         );
         let proactive = Proactive::new(&proactive_settings, store.clone(), metrics.clone());
         let shutdown = CancellationToken::new();
+        let presence = redis.as_ref().map(|(_, log, _)| {
+            crate::redis::presence::Presence::new(
+                log.connection(),
+                log.keys().clone(),
+                metrics.clone(),
+            )
+        });
         match &redis {
             None => restore(&pool, &settings, &store, &conversations, &proactive).await?,
             Some((client, log, _)) => {
@@ -329,10 +344,16 @@ impl Application {
             &settings.socketio,
             bus.clone(),
             &settings.store.key_prefix,
+            presence
+                .clone()
+                .map(|p| Arc::new(p) as Arc<dyn crate::channels::Presence>),
         )
         .await
         .map_err(StartupError::Socket)?;
         tasks.spawn(bus.keep_alive(shutdown.clone()));
+        if let Some(presence) = presence {
+            tasks.spawn(presence.run(shutdown.clone()));
+        }
         tasks.spawn(
             products
                 .clone()

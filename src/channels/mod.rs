@@ -7,8 +7,21 @@ pub mod socketio;
 
 use serde_json::Value;
 
-use crate::domain::UserId;
+use crate::domain::{ProductId, UserId};
 use crate::identity::Claim;
+
+/// Which verified users have a socket open on any instance, so an offer for
+/// a user with none costs no question to the other instances. With one
+/// instance there is none: the local rooms say it.
+#[async_trait::async_trait]
+pub trait Presence: Send + Sync {
+    /// A socket of this instance joined the user's room.
+    fn joined(&self, product: &ProductId, user: &UserId);
+    /// One left it (disconnected, or now speaks for someone else).
+    fn left(&self, product: &ProductId, user: &UserId);
+    /// False only when no instance holds a socket of the user.
+    async fn online(&self, product: &ProductId, user: &UserId) -> bool;
+}
 
 /// The identity a chat claims in a metadata object: `userId`, `userHash` and
 /// `productId` at the top, or inside `customData` (rasa-webchat can only pass

@@ -20,7 +20,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
-use super::{claim_in, payloads};
+use super::{Presence, claim_in, payloads};
 use crate::config::SocketIoSettings;
 use crate::dialogue::conversation::ConversationKey;
 use crate::dialogue::{BotMessage, Copilot, UserMessage, copilot::SLOW_DOWN};
@@ -51,6 +51,8 @@ pub struct ChatState {
     limits: Limits,
     metrics: Metrics,
     settings: Arc<SocketIoSettings>,
+    /// With several instances: who is online anywhere.
+    presence: Option<Arc<dyn Presence>>,
 }
 
 /// Everything a socket carries between events, in one extension (each
@@ -132,6 +134,7 @@ pub async fn layer(
     settings: &SocketIoSettings,
     bus: Bus,
     channel_prefix: &str,
+    presence: Option<Arc<dyn Presence>>,
 ) -> Result<(SocketIoLayer<Adapter>, SocketIo), String> {
     let adapter = RedisAdapterCtr::new_with_driver(
         bus,
@@ -149,6 +152,7 @@ pub async fn layer(
             limits,
             metrics,
             settings: Arc::new(settings.clone()),
+            presence: presence.clone(),
         })
         .with_adapter::<Adapter>(adapter)
         .build_layer();
@@ -164,6 +168,7 @@ pub async fn layer(
     .map_err(|e| e.to_string())?;
     proactive.set_notifier(Arc::new(SocketNotifier {
         io: io.clone(),
+        presence,
         copilot,
         bot_message_evt: settings.bot_message_evt.clone(),
     }));
@@ -174,6 +179,7 @@ pub async fn layer(
 /// `metadata.forceOpen` so widgets (ours and rasa-webchat) open themselves.
 struct SocketNotifier {
     io: SocketIo,
+    presence: Option<Arc<dyn Presence>>,
     copilot: Copilot,
     bot_message_evt: String,
 }
@@ -187,6 +193,11 @@ impl Notifier for SocketNotifier {
         response: Option<&str>,
         message: &BotMessage,
     ) -> Delivery {
+        if let Some(presence) = &self.presence
+            && !presence.online(product, user).await
+        {
+            return Delivery::NoSocket;
+        }
         // Every instance's sockets: the user may be connected to another one.
         let sockets = match self.io.to(room::user(product, user)).fetch_sockets().await {
             Ok(sockets) => sockets,
@@ -335,8 +346,13 @@ async fn admit(
     socket.extensions.insert(ConnExt(Arc::clone(&conn)));
     remember(&socket, &chat, &conn, &resolved);
     chat.metrics.sockets.inc();
-    socket.on_disconnect(async |State(chat): State<ChatState>| {
+    socket.on_disconnect(async |socket: SocketRef, State(chat): State<ChatState>| {
         chat.metrics.sockets.dec();
+        if let (Some(presence), Some(conn)) = (&chat.presence, self::conn(&socket))
+            && let Some((product, user)) = conn.state.lock().visitor.identity()
+        {
+            presence.left(product, user);
+        }
     });
     socket.on(SESSION_REQUEST, session_request);
     socket.on(chat.settings.user_message_evt.clone(), user_uttered);
@@ -365,9 +381,15 @@ fn remember(socket: &SocketRef, chat: &ChatState, conn: &Conn, resolved: &Resolv
     // Rooms are joined outside our lock: the adapter has locks of its own.
     if let Some((product, user)) = previous.identity() {
         socket.leave(room::user(product, user));
+        if let Some(presence) = &chat.presence {
+            presence.left(product, user);
+        }
     }
     if let Some((product, user)) = visitor.identity() {
         socket.join(room::user(product, user));
+        if let Some(presence) = &chat.presence {
+            presence.joined(product, user);
+        }
     }
     // The session's room is per visitor: move to the new visitor's.
     if let Some(session) = &session

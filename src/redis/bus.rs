@@ -28,10 +28,13 @@ pub type Adapter = socketioxide_redis::CustomRedisAdapter<socketioxide::adapter:
 pub enum Bus {
     /// One instance: no pub/sub.
     Local,
-    Redis {
-        connection: ConnectionManager,
-        handlers: Handlers,
-    },
+    Redis(Arc<Shared>),
+}
+
+pub struct Shared {
+    connection: ConnectionManager,
+    handlers: Handlers,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Bus {
@@ -39,6 +42,7 @@ impl Bus {
     pub async fn connect(
         client: &redis::Client,
         settings: &StoreSettings,
+        metrics: crate::metrics::Metrics,
     ) -> Result<Self, super::Error> {
         let handlers: Handlers = Arc::default();
         let deliver = handlers.clone();
@@ -49,10 +53,11 @@ impl Bus {
                 Ok::<(), std::convert::Infallible>(())
             });
         let connection = super::manager(client, settings, config).await?;
-        Ok(Bus::Redis {
+        Ok(Bus::Redis(Arc::new(Shared {
             connection,
             handlers,
-        })
+            metrics,
+        })))
     }
 }
 
@@ -62,15 +67,17 @@ impl Bus {
     /// may send nothing for a long time. Without this, the first offer after
     /// a Redis restart would fail and the subscriptions stay gone meanwhile.
     pub async fn keep_alive(self, shutdown: tokio_util::sync::CancellationToken) {
-        let Bus::Redis { connection, .. } = self else {
+        let Bus::Redis(shared) = self else {
             return;
         };
+        let (connection, metrics) = (&shared.connection, &shared.metrics);
         let mut interval = tokio::time::interval(std::time::Duration::from_millis(500));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 _ = interval.tick() => {
+                    metrics.redis("ping");
                     let _ = redis::cmd("PING").exec_async(&mut connection.clone()).await;
                 }
             }
@@ -112,7 +119,9 @@ impl Driver for Bus {
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
         match self {
             Bus::Local => Ok(()),
-            Bus::Redis { connection, .. } => {
+            Bus::Redis(shared) => {
+                let (connection, metrics) = (&shared.connection, &shared.metrics);
+                metrics.redis("socket.io");
                 redis::cmd("PUBLISH")
                     .arg(chan)
                     .arg(val)
@@ -130,10 +139,10 @@ impl Driver for Bus {
     ) -> Result<MessageStream<ChanItem>, Self::Error> {
         match self {
             Bus::Local => Ok(MessageStream::new_empty()),
-            Bus::Redis {
-                connection,
-                handlers,
-            } => {
+            Bus::Redis(shared) => {
+                let (connection, handlers, metrics) =
+                    (&shared.connection, &shared.handlers, &shared.metrics);
+                metrics.redis("socket.io");
                 let (tx, rx) = mpsc::channel(size.max(1));
                 handlers.write().insert(chan.clone(), tx);
                 connection.clone().subscribe(&chan).await?;
@@ -145,10 +154,10 @@ impl Driver for Bus {
     async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
         match self {
             Bus::Local => Ok(()),
-            Bus::Redis {
-                connection,
-                handlers,
-            } => {
+            Bus::Redis(shared) => {
+                let (connection, handlers, metrics) =
+                    (&shared.connection, &shared.handlers, &shared.metrics);
+                metrics.redis("socket.io");
                 handlers.write().remove(&chan);
                 connection.clone().unsubscribe(&chan).await?;
                 Ok(())
@@ -159,7 +168,9 @@ impl Driver for Bus {
     async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
         match self {
             Bus::Local => Ok(1),
-            Bus::Redis { connection, .. } => {
+            Bus::Redis(shared) => {
+                let (connection, metrics) = (&shared.connection, &shared.metrics);
+                metrics.redis("socket.io");
                 let (_, count): (String, u16) = redis::cmd("PUBSUB")
                     .arg("NUMSUB")
                     .arg(chan)

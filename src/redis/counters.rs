@@ -14,11 +14,20 @@ use super::{Error, Keys};
 pub struct Counters {
     connection: ConnectionManager,
     keys: Keys,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Counters {
-    pub fn new(connection: ConnectionManager, keys: Keys) -> Self {
-        Self { connection, keys }
+    pub fn new(
+        connection: ConnectionManager,
+        keys: Keys,
+        metrics: crate::metrics::Metrics,
+    ) -> Self {
+        Self {
+            connection,
+            keys,
+            metrics,
+        }
     }
 
     /// Counts one more for `who` in the current `window`; true while within
@@ -33,6 +42,7 @@ impl Counters {
         let span = super::log::millis(window);
         let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         let key = self.keys.counter(kind, who, now / span);
+        self.metrics.redis("limit");
         let (count,): (u64,) = redis::pipe()
             .cmd("INCR")
             .arg(&key)

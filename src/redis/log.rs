@@ -137,6 +137,7 @@ struct Inner {
     /// The owner each session's latest entry named.
     owners: Cache<(ProductId, SessionId), Arc<str>>,
     closed: CancellationToken,
+    metrics: crate::metrics::Metrics,
 }
 
 /// New actions, as the log numbered them.
@@ -157,6 +158,7 @@ pub struct LogTask {
     retention: Retention,
     rx: mpsc::Receiver<Background>,
     closed: CancellationToken,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Log {
@@ -166,6 +168,7 @@ impl Log {
         keys: Keys,
         retention: Retention,
         queue: usize,
+        metrics: crate::metrics::Metrics,
     ) -> (Self, LogTask) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let closed = CancellationToken::new();
@@ -183,6 +186,7 @@ impl Log {
                     .time_to_idle(retention.session.max(Duration::from_secs(60)))
                     .build(),
                 closed: closed.clone(),
+                metrics: metrics.clone(),
             }),
         };
         let task = LogTask {
@@ -192,6 +196,7 @@ impl Log {
             retention,
             rx,
             closed,
+            metrics,
         };
         (log, task)
     }
@@ -213,6 +218,15 @@ impl Log {
         self.inner.closed.cancel();
     }
 
+    /// Counts a round trip to Redis (`copilot_redis_round_trips_total`).
+    pub fn count(&self, op: &'static str) {
+        self.inner.metrics.redis(op);
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
     /// True when this instance makes `session`'s offers and summaries.
     pub fn owns(&self, product: &ProductId, session: &SessionId) -> bool {
         self.inner
@@ -232,6 +246,7 @@ impl Log {
     /// Says this instance is alive, for `alive` long; run every third of it.
     pub async fn heartbeat(&self) -> Result<(), Error> {
         let key = format!("{}{}", self.inner.keys.alive_prefix(), self.inner.me);
+        self.count("heartbeat");
         redis::cmd("SET")
             .arg(key)
             .arg(1)
@@ -276,6 +291,7 @@ impl Log {
                 .arg(k.session_entries(product.as_str(), action.session_id.as_str()))
                 .arg(serde_json::to_string(action).unwrap_or_else(|_| "null".to_owned()));
         }
+        self.count("ingest");
         let (_, first, flags, owners): (String, u64, Vec<u8>, Vec<String>) =
             call.invoke_async(&mut self.connection()).await?;
         if flags.len() != actions.len() {
@@ -346,6 +362,7 @@ impl Log {
         for session in sessions {
             call.arg(k.session_entries(product.as_str(), session.as_str()));
         }
+        self.count("erase");
         let _: u64 = call.invoke_async(&mut self.connection()).await?;
         let (done, wait) = oneshot::channel();
         self.queue(Background::Append {
@@ -510,6 +527,7 @@ impl LogTask {
             }
             call.ignore();
         }
+        self.metrics.redis("append");
         let result: Result<Value, Error> = pipe
             .query_async(&mut self.connection)
             .await

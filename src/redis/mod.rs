@@ -7,6 +7,7 @@
 pub mod bus;
 pub mod counters;
 pub mod log;
+pub mod presence;
 pub mod replica;
 
 use std::time::Duration;
@@ -118,6 +119,11 @@ impl Keys {
     /// The log entries that hold one session's data.
     pub fn session_entries(&self, product: &str, session: &str) -> String {
         format!("{}:se:{product}{SEP}{session}", self.prefix)
+    }
+
+    /// Set while some instance holds a socket of the user.
+    pub fn online(&self, product: &str, user: &str) -> String {
+        format!("{}:on:{product}{SEP}{user}", self.prefix)
     }
 
     pub fn counter(&self, kind: &str, who: &str, window: u64) -> String {

@@ -53,6 +53,7 @@ impl Replica {
         let mut from = "-".to_owned();
         let mut last = "0-0".to_owned();
         loop {
+            self.log.count("restore");
             let reply: StreamRangeReply = redis::cmd("XRANGE")
                 .arg(&key)
                 .arg(&from)
@@ -113,6 +114,7 @@ impl Replica {
                     .arg("STREAMS")
                     .arg(&key)
                     .arg(&last);
+                self.log.count("read");
                 let read = cmd.query_async::<Option<StreamReadReply>>(&mut connection);
                 let reply = tokio::select! {
                     () = shutdown.cancelled() => return,

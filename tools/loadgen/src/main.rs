@@ -12,6 +12,7 @@ mod conns;
 mod events;
 mod http;
 mod modes;
+mod scaleout;
 mod server;
 mod stats;
 mod stream;
@@ -39,7 +40,10 @@ pub enum Mode {
     /// Webhook ingest with and without S SSE subscribers on one product:
     /// frames delivered, delivery lag, ingest rate.
     Stream,
-    /// ingest, chat, connections, memory, soak, stream in order (see --skip).
+    /// Webhook ingest on two instances sharing a redis-server loadgen starts,
+    /// against one instance with the embedded store, in the same run.
+    Scaleout,
+    /// ingest, chat, connections, memory, soak, stream, scaleout in order (see --skip).
     All,
     /// Internal: the bare axum baseline ingest starts (`--port`).
     #[value(hide = true)]
@@ -248,6 +252,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
             repo: repo.clone(),
             database: cli.database,
             log_filter: cli.server_log.clone(),
+            env: Vec::new(),
         })
     } else {
         None
@@ -329,6 +334,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
         Mode::Memory,
         Mode::Soak,
         Mode::Stream,
+        Mode::Scaleout,
     ];
     let modes: Vec<Mode> = if cli.mode == Mode::All {
         order
@@ -347,6 +353,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<()> {
             Mode::Memory => modes::memory(&ctx).await,
             Mode::Soak => modes::soak(&ctx).await,
             Mode::Stream => stream::stream(&ctx).await,
+            Mode::Scaleout => scaleout::scaleout(&ctx).await,
             Mode::All | Mode::BareServer => Ok(()),
         };
         if let Err(e) = result {

@@ -128,7 +128,7 @@ fn f1(v: f64) -> String {
     format!("{v:.1}")
 }
 
-fn webhook_request(
+pub(crate) fn webhook_request(
     base: &str,
     template: Arc<WebhookTemplate>,
     users: usize,
@@ -155,7 +155,7 @@ fn webhook_request(
     })
 }
 
-fn accepted_one() -> Arc<CheckBody> {
+pub(crate) fn accepted_one() -> Arc<CheckBody> {
     Arc::new(|body: &[u8]| body.windows(12).any(|w| w == b"\"accepted\":1"))
 }
 

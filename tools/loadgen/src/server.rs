@@ -30,6 +30,8 @@ pub struct Launch {
     pub database: crate::Database,
     /// `RUST_LOG` of the server (what logging costs is measured with it).
     pub log_filter: String,
+    /// More environment for the server (the scale-out mode's `[store]`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Launch {
@@ -91,6 +93,7 @@ impl Server {
             .env("COPILOT__DATABASE__URL", database_url)
             // Offline answers only: never call an LLM from a benchmark.
             .env_remove("OPENAI_API_KEY")
+            .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
