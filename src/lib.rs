@@ -24,6 +24,7 @@ pub mod context;
 pub mod db;
 pub mod dialogue;
 pub mod domain;
+pub mod group_commit;
 pub mod identity;
 pub mod ingest;
 pub mod keeper;

@@ -302,23 +302,8 @@ impl ContextStore {
         next_index: u64,
         age: Duration,
     ) {
-        let now = Instant::now();
-        let key = SessionKey {
-            product: product.clone(),
-            session: session.clone(),
-        };
-        let session = self.inner.sessions.get_with(key.clone(), || {
-            Arc::new(Session {
-                key,
-                state: Mutex::new(SessionState::default()),
-            })
-        });
+        let session = self.put_summary(product, session, text, next_index, age);
         let mut state = session.state.lock();
-        state.next_index = state.next_index.max(next_index);
-        state.summary = Some(Summary {
-            text,
-            received: now.checked_sub(age).unwrap_or(now),
-        });
         if state.actions.back().is_some_and(|b| b.seq <= covers_seq) {
             state.summarised_latest = state.actions.back().cloned();
         }
@@ -381,6 +366,18 @@ impl ContextStore {
         next_index: u64,
         age: Duration,
     ) {
+        self.put_summary(product, session, text, next_index, age);
+    }
+
+    /// Sets a session's summary; returns the session.
+    fn put_summary(
+        &self,
+        product: &ProductId,
+        session: &SessionId,
+        text: String,
+        next_index: u64,
+        age: Duration,
+    ) -> Arc<Session> {
         let now = Instant::now();
         let key = SessionKey {
             product: product.clone(),
@@ -398,6 +395,8 @@ impl ContextStore {
             text,
             received: now.checked_sub(age).unwrap_or(now),
         });
+        drop(state);
+        session
     }
 
     fn record_at(

@@ -355,71 +355,60 @@ pub struct JournalTask {
 
 impl JournalTask {
     /// Commits batches until the journal is closed, then what is still queued.
-    pub async fn run(mut self) {
-        let mut batch = Vec::new();
-        loop {
-            tokio::select! {
-                job = self.rx.recv() => match job {
-                    Some(job) => batch.push(job),
-                    None => break,
-                },
-                () = self.closed.cancelled() => {
-                    self.rx.close();
-                    while let Ok(job) = self.rx.try_recv() {
-                        batch.push(job);
-                    }
-                    if !batch.is_empty() {
-                        self.commit(&mut batch).await;
-                    }
-                    break;
-                }
+    pub async fn run(self) {
+        let JournalTask {
+            writer,
+            sql,
+            rx,
+            closed,
+        } = self;
+        crate::group_commit::run(rx, closed, MAX_BATCH, Committer { writer, sql }).await;
+    }
+}
+
+struct Committer {
+    writer: Writer,
+    sql: Statements,
+}
+
+impl crate::group_commit::Batches<Job> for Committer {
+    async fn write(&mut self, batch: &mut Vec<Job>) {
+        commit(&mut self.writer, self.sql, batch).await;
+    }
+}
+
+/// One transaction for the whole batch; every job is told the outcome.
+async fn commit(writer: &mut Writer, sql: Statements, batch: &mut Vec<Job>) {
+    let result = match writer {
+        Writer::Pool(pool) => async { write_batch(pool.begin().await?, sql, batch).await }.await,
+        Writer::Own { db, connection } => {
+            let result = async {
+                let c = match connection {
+                    Some(c) => c,
+                    None => connection.insert(db.connect_writer().await?),
+                };
+                write_batch(c.begin().await?, sql, batch).await
             }
-            // Group commit: everything that queued up meanwhile goes in too.
-            while batch.len() < MAX_BATCH {
-                match self.rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+            .await;
+            if result.is_err() {
+                // Whatever failed, the next batch starts on a fresh
+                // connection: cheap for SQLite, needed after a Postgres restart.
+                *connection = None;
             }
-            self.commit(&mut batch).await;
+            result
         }
     }
-
-    async fn commit(&mut self, batch: &mut Vec<Job>) {
-        let sql = self.sql;
-        let result = match &mut self.writer {
-            Writer::Pool(pool) => {
-                async { write_batch(pool.begin().await?, sql, batch).await }.await
-            }
-            Writer::Own { db, connection } => {
-                let result = async {
-                    let c = match connection {
-                        Some(c) => c,
-                        None => connection.insert(db.connect_writer().await?),
-                    };
-                    write_batch(c.begin().await?, sql, batch).await
-                }
-                .await;
-                if result.is_err() {
-                    // Whatever failed, the next batch starts on a fresh
-                    // connection: cheap for SQLite, needed after a Postgres restart.
-                    *connection = None;
-                }
-                result
-            }
-        }
-        .map_err(|e| Error::Database(Arc::new(e)));
-        if let Err(error) = &result {
-            tracing::warn!(%error, writes = batch.len(), "journal commit failed");
-        }
-        for (i, job) in batch.drain(..).enumerate() {
-            if let Some(done) = job.done {
-                let outcome = match &result {
-                    Ok(deleted) => Ok(deleted.get(i).copied().unwrap_or(0)),
-                    Err(error) => Err(error.clone()),
-                };
-                let _ = done.send(outcome);
-            }
+    .map_err(|e| Error::Database(Arc::new(e)));
+    if let Err(error) = &result {
+        tracing::warn!(%error, writes = batch.len(), "journal commit failed");
+    }
+    for (i, job) in batch.drain(..).enumerate() {
+        if let Some(done) = job.done {
+            let outcome = match &result {
+                Ok(deleted) => Ok(deleted.get(i).copied().unwrap_or(0)),
+                Err(error) => Err(error.clone()),
+            };
+            let _ = done.send(outcome);
         }
     }
 }

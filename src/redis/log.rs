@@ -152,12 +152,17 @@ pub struct Kept {
 
 /// Runs the background writer; see [`Log::start`].
 pub struct LogTask {
+    appender: Appender,
+    rx: mpsc::Receiver<Background>,
+    closed: CancellationToken,
+}
+
+/// Writes one batch of background appends as one pipeline.
+struct Appender {
     connection: ConnectionManager,
     keys: Keys,
     append: Script,
     retention: Retention,
-    rx: mpsc::Receiver<Background>,
-    closed: CancellationToken,
     metrics: crate::metrics::Metrics,
 }
 
@@ -190,13 +195,15 @@ impl Log {
             }),
         };
         let task = LogTask {
-            connection,
-            keys,
-            append: Script::new(APPEND),
-            retention,
+            appender: Appender {
+                connection,
+                keys,
+                append: Script::new(APPEND),
+                retention,
+                metrics,
+            },
             rx,
             closed,
-            metrics,
         };
         (log, task)
     }
@@ -221,10 +228,6 @@ impl Log {
     /// Counts a round trip to Redis (`copilot_redis_round_trips_total`).
     pub fn count(&self, op: &'static str) {
         self.inner.metrics.redis(op);
-    }
-
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
-        &self.inner.metrics
     }
 
     /// True when this instance makes `session`'s offers and summaries.
@@ -475,35 +478,12 @@ impl crate::context::SummaryObserver for Log {
 impl LogTask {
     /// Sends what has queued as one pipeline, until the log is closed; then
     /// what is still queued.
-    pub async fn run(mut self) {
-        let mut batch = Vec::new();
-        loop {
-            tokio::select! {
-                job = self.rx.recv() => match job {
-                    Some(job) => batch.push(job),
-                    None => break,
-                },
-                () = self.closed.cancelled() => {
-                    self.rx.close();
-                    while let Ok(job) = self.rx.try_recv() {
-                        batch.push(job);
-                    }
-                    if !batch.is_empty() {
-                        self.write(&mut batch).await;
-                    }
-                    break;
-                }
-            }
-            while batch.len() < 1024 {
-                match self.rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            self.write(&mut batch).await;
-        }
+    pub async fn run(self) {
+        crate::group_commit::run(self.rx, self.closed, 1024, self.appender).await;
     }
+}
 
+impl crate::group_commit::Batches<Background> for Appender {
     async fn write(&mut self, batch: &mut Vec<Background>) {
         // The script is loaded in the same pipeline (a Redis that restarted
         // has lost it), so a batch is one round trip.

@@ -83,10 +83,6 @@ impl Keys {
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// The log every instance reads (a Redis Stream).
     pub fn log(&self) -> String {
         format!("{}:log", self.prefix)
