@@ -240,6 +240,37 @@ pub async fn kill_9_during_load(database: &str, env: &[(&str, &str)]) {
     assert_eq!(retry["duplicates"], 1, "summarised events too: {retry}");
 }
 
+/// One delivery of 150 events (more than one `INSERT` holds, so several
+/// statements in one transaction): after its 200 and a kill -9, all 150 are
+/// back, and the whole retry is duplicates.
+#[tokio::test]
+async fn a_large_batch_is_kept_whole_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_in(&dir);
+    let server = Server::start(&database, &[]).await;
+    let events: Vec<Value> = (5000..5150).map(event).collect();
+    let body = serde_json::json!({ "batch": events });
+    let response = server.webhook(&body).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["accepted"], 150, "{answer}");
+    server.kill_9().await;
+
+    let server = Server::start(&database, &[]).await;
+    for n in (5000..5150).step_by(7).chain([5149]) {
+        assert!(
+            server
+                .context(&format!("load-user-{n}"))
+                .await
+                .contains(&format!("Button {n}")),
+            "event {n} is back"
+        );
+    }
+    let retry: Value = server.webhook(&body).await.unwrap().json().await.unwrap();
+    assert_eq!(retry["duplicates"], 150, "{retry}");
+    assert_eq!(retry["accepted"], 0, "{retry}");
+}
+
 /// A conversation's turns are in the LLM's history after a kill -9, and a
 /// user erased before it stays erased.
 #[tokio::test]
