@@ -110,8 +110,12 @@ fn context_and_prompt(c: &mut Criterion) {
     group.bench_function("system prompt + user block", |b| {
         b.iter(|| {
             let system = prompt::system_prompt(prompt::DEFAULT_SYSTEM_PROMPT, Some("Casey"), false);
-            let user =
-                prompt::user_block(black_box(&activity), &history, "how do I rename a project?");
+            let user = prompt::user_block(
+                black_box(&activity),
+                &[],
+                &history,
+                "how do I rename a project?",
+            );
             system.len() + user.len()
         })
     });

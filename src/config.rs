@@ -68,6 +68,25 @@ pub struct Settings {
     pub proactive: ProactiveSettings,
     pub llm: LlmSettings,
     pub stream: StreamSettings,
+    pub knowledge: KnowledgeSettings,
+}
+
+/// `[knowledge]`: each product's help pages, for how-to answers that cite them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    /// One folder per product id under it (`knowledge/demo/…`).
+    pub dir: PathBuf,
+    /// Sections put in the LLM's prompt (and cited) per answer.
+    pub excerpts: usize,
+    /// Sections one product may have indexed.
+    pub max_sections: usize,
+    /// Where the index's files go; empty: `knowledge-index/` beside a SQLite
+    /// database file, in memory otherwise.
+    pub index_dir: PathBuf,
+    /// How often the folders are checked for changed files (0: only at start).
+    #[serde(deserialize_with = "seconds")]
+    pub reload_seconds: Duration,
 }
 
 /// `[stream]`: the activity stream (`GET /stream/{product}`) and push delivery.

@@ -28,6 +28,7 @@ pub mod group_commit;
 pub mod identity;
 pub mod ingest;
 pub mod keeper;
+pub mod knowledge;
 pub mod limits;
 pub mod llm;
 pub mod metrics;

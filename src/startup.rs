@@ -60,6 +60,12 @@ pub enum StartupError {
     /// The Socket.IO namespace could not be set up on its adapter.
     #[error("could not set up Socket.IO: {0}")]
     Socket(String),
+    /// The knowledge API's pages could not be read from the database.
+    #[error("could not read knowledge pages: {0}")]
+    KnowledgePages(sqlx::Error),
+    /// The knowledge index could not be made.
+    #[error("could not index knowledge: {0}")]
+    Knowledge(#[from] crate::knowledge::Error),
     /// Products could not be read or seeded from the config file.
     #[error("could not load products: {0}")]
     Products(#[from] products::Error),
@@ -286,6 +292,22 @@ impl Application {
             metrics.clone(),
         );
         let conversations = Conversations::kept(&settings.chat, Arc::new(keeper.clone()));
+        let index_dir = match &settings.knowledge.index_dir {
+            dir if dir.as_os_str().is_empty() => db::sqlite_file(&settings.database.url)
+                .map(|file| file.with_file_name("knowledge-index")),
+            dir => Some(dir.clone()),
+        };
+        let knowledge = crate::knowledge::Knowledge::open(
+            index_dir.as_deref(),
+            settings.knowledge.max_sections,
+        )?;
+        let mut folders =
+            crate::knowledge::Folders::new(settings.knowledge.dir.clone(), knowledge.clone());
+        let ids: Vec<_> = products.all().iter().map(|p| p.id.clone()).collect();
+        folders.refresh(&ids);
+        let pages = db::Pages::new(pool.clone());
+        let mut api_pages = ApiPages::new(pages.clone(), knowledge.clone());
+        api_pages.refresh().await?;
         let copilot = Copilot::new(
             store.clone(),
             conversations.clone(),
@@ -294,7 +316,8 @@ impl Application {
             llm,
             limits.clone(),
             metrics.clone(),
-        );
+        )
+        .with_knowledge(knowledge.clone(), settings.knowledge.excerpts);
         let proactive = Proactive::new(&proactive_settings, store.clone(), metrics.clone());
         let shutdown = CancellationToken::new();
         let presence = redis.as_ref().map(|(_, log, _)| {
@@ -360,6 +383,13 @@ impl Application {
                 .run_refresh(settings.database.product_refresh_seconds, shutdown.clone()),
         );
         tasks.spawn(limits.run_pruning(shutdown.clone()));
+        tasks.spawn(reload_knowledge(
+            folders,
+            api_pages,
+            products.clone(),
+            settings.knowledge.reload_seconds,
+            shutdown.clone(),
+        ));
         let forwarders = Forwarders::new(
             stream.clone(),
             products.clone(),
@@ -380,6 +410,8 @@ impl Application {
             stream,
             forwarders,
             copilot,
+            knowledge,
+            pages,
             proactive,
             metrics,
             io,
@@ -446,6 +478,104 @@ impl Application {
             tracing::error!("the keeper's writer panicked at shutdown");
         }
         tracing::info!("copilot-server stopped");
+        Ok(())
+    }
+}
+
+/// Indexes product folders again when their files change (and folders of
+/// products added since), every `every`, off the async threads.
+async fn reload_knowledge(
+    mut folders: crate::knowledge::Folders,
+    mut api_pages: ApiPages,
+    products: Products,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    if every.is_zero() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let ids: Vec<_> = products.all().iter().map(|p| p.id.clone()).collect();
+        match tokio::task::spawn_blocking(move || {
+            folders.refresh(&ids);
+            folders
+        })
+        .await
+        {
+            Ok(back) => folders = back,
+            Err(error) => {
+                tracing::error!(%error, "knowledge reload panicked; reloading stopped");
+                return;
+            }
+        }
+        if let Err(error) = api_pages.refresh().await {
+            tracing::warn!(%error, "knowledge pages not re-read from the database");
+        }
+    }
+}
+
+/// The API's pages as the database has them, indexed again when the table
+/// changed (another instance's PUT or DELETE, with a shared database).
+struct ApiPages {
+    pages: db::Pages,
+    knowledge: crate::knowledge::Knowledge,
+    version: Option<(i64, i64)>,
+    /// Products that had pages at the last read (so removed ones go too).
+    products: Vec<crate::domain::ProductId>,
+}
+
+impl ApiPages {
+    fn new(pages: db::Pages, knowledge: crate::knowledge::Knowledge) -> Self {
+        Self {
+            pages,
+            knowledge,
+            version: None,
+            products: Vec::new(),
+        }
+    }
+
+    async fn refresh(&mut self) -> Result<(), StartupError> {
+        let version = self
+            .pages
+            .version()
+            .await
+            .map_err(StartupError::KnowledgePages)?;
+        if self.version == Some(version) {
+            return Ok(());
+        }
+        let mut by_product: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+        for page in self
+            .pages
+            .all()
+            .await
+            .map_err(StartupError::KnowledgePages)?
+        {
+            let sections =
+                crate::knowledge::api_page(&page.title, &page.url, &page.body, page.html);
+            by_product
+                .entry(page.product)
+                .or_default()
+                .push((page.doc_id, sections));
+        }
+        let mut seen = Vec::new();
+        for (product, pages) in &by_product {
+            let Ok(id) = crate::domain::ProductId::parse(product) else {
+                continue;
+            };
+            self.knowledge
+                .replace_source(&id, crate::knowledge::Source::Api, pages)?;
+            seen.push(id);
+        }
+        for gone in self.products.iter().filter(|p| !seen.contains(p)) {
+            self.knowledge
+                .replace_source(gone, crate::knowledge::Source::Api, &[])?;
+        }
+        self.products = seen;
+        self.version = Some(version);
         Ok(())
     }
 }

@@ -57,6 +57,10 @@ pub struct Shared {
     pub forwarders: crate::stream::Forwarders,
     /// Answers questions; shared by every channel.
     pub copilot: Copilot,
+    /// Help pages, searched by the copilot and changed by the knowledge API.
+    pub knowledge: crate::knowledge::Knowledge,
+    /// Help pages sent through the API, as the database keeps them.
+    pub pages: crate::db::Pages,
     /// Proactive triggers and per-session state machines.
     pub proactive: crate::proactive::Proactive,
     /// Counters behind `/metrics`.

@@ -23,6 +23,7 @@ use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use super::{Presence, claim_in, payloads};
 use crate::config::SocketIoSettings;
 use crate::dialogue::conversation::ConversationKey;
+use crate::dialogue::live::{self, LiveEvent};
 use crate::dialogue::{BotMessage, Copilot, UserMessage, copilot::SLOW_DOWN};
 use crate::domain::{ProductId, UserId, Visitor};
 use crate::identity::{self, Claim, Resolved, Verdict};
@@ -39,6 +40,8 @@ type SocketIo = socketioxide::SocketIo<Adapter>;
 
 pub const SESSION_REQUEST: &str = "session_request";
 pub const SESSION_CONFIRM: &str = "session_confirm";
+/// A live answer's steps, for clients that asked for them (`customData.stream`).
+pub const BOT_STREAM: &str = "bot_stream";
 /// Longest session id accepted from a client.
 const MAX_SESSION_ID_LEN: usize = 256;
 
@@ -63,6 +66,8 @@ struct ConnExt(Arc<Conn>);
 struct Conn {
     /// The socket's own message allowance.
     limiter: Arc<DefaultDirectRateLimiter>,
+    /// Cancelled when the socket disconnects: its live answers stop.
+    gone: tokio_util::sync::CancellationToken,
     state: parking_lot::Mutex<ConnState>,
 }
 
@@ -337,6 +342,7 @@ async fn admit(
     let resolved = identity::resolve(&chat.products, &claim);
     let conn = Arc::new(Conn {
         limiter: chat.limits.for_socket(),
+        gone: tokio_util::sync::CancellationToken::new(),
         state: parking_lot::Mutex::new(ConnState {
             claim,
             visitor: Visitor::anonymous(None),
@@ -348,7 +354,11 @@ async fn admit(
     chat.metrics.sockets.inc();
     socket.on_disconnect(async |socket: SocketRef, State(chat): State<ChatState>| {
         chat.metrics.sockets.dec();
-        if let (Some(presence), Some(conn)) = (&chat.presence, self::conn(&socket))
+        let Some(conn) = self::conn(&socket) else {
+            return;
+        };
+        conn.gone.cancel();
+        if let Some(presence) = &chat.presence
             && let Some((product, user)) = conn.state.lock().visitor.identity()
         {
             presence.left(product, user);
@@ -561,27 +571,74 @@ async fn user_uttered(
     } else {
         vec![socket.id.to_string()]
     };
-    let within_limit = conn.limiter.check().is_ok();
-    let (messages, rooms) = if within_limit {
-        chat.proactive.on_user_message(&visitor);
-        let result = chat
-            .copilot
-            .handle(&UserMessage {
-                sender,
-                visitor,
-                text,
-            })
-            .await;
-        (result.messages, rooms)
-    } else {
+    if conn.limiter.check().is_err() {
         // Only the sender hears it; nothing is queued or remembered.
         chat.metrics.limited(Limit::Messages);
-        (
-            vec![BotMessage::text(SLOW_DOWN.to_owned())],
+        let slow_down = [BotMessage::text(SLOW_DOWN.to_owned())];
+        emit_messages(
+            &io,
+            &socket,
+            settings,
             vec![socket.id.to_string()],
+            &slow_down,
+            None,
         )
+        .await;
+        return;
+    }
+    chat.proactive.on_user_message(&visitor);
+    let message = UserMessage {
+        sender,
+        visitor,
+        text,
     };
-    for payload in payloads::socket_payloads(&messages) {
+    // Our widget asks for the answer as it is written (`customData.stream`).
+    let wants_stream = metadata
+        .as_ref()
+        .and_then(|m| m.get("stream"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if !wants_stream {
+        let result = chat.copilot.handle(&message).await;
+        emit_messages(&io, &socket, settings, rooms, &result.messages, None).await;
+        return;
+    }
+    let mut turn = live::run(chat.copilot.clone(), message, conn.gone.child_token());
+    while let Some(event) = turn.events.recv().await {
+        match event {
+            LiveEvent::Progress(progress) => {
+                let frame = payloads::progress_frame(&progress);
+                if let Err(error) = io.to(rooms.clone()).emit(BOT_STREAM, &frame).await {
+                    tracing::debug!(sid = %socket.id, %error, "could not deliver a draft");
+                }
+            }
+            LiveEvent::Done(result) => {
+                let drafted = result.drafted.map(|i| (i, turn.message_id.as_str()));
+                emit_messages(
+                    &io,
+                    &socket,
+                    settings,
+                    rooms.clone(),
+                    &result.messages,
+                    drafted,
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Emits `messages` as `bot_uttered` payloads to `rooms`; the `drafted` one
+/// (index, message id) goes out whole, naming its draft.
+async fn emit_messages(
+    io: &SocketIo,
+    socket: &SocketRef,
+    settings: &SocketIoSettings,
+    rooms: Vec<String>,
+    messages: &[BotMessage],
+    drafted: Option<(usize, &str)>,
+) {
+    for payload in payloads::socket_payloads_drafted(messages, drafted) {
         if let Err(error) = io
             .to(rooms.clone())
             .emit(&settings.bot_message_evt, &payload)

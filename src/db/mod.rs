@@ -7,6 +7,7 @@
 //! by [`Backend`]. Nothing above this module sees sqlx.
 
 pub mod journal;
+mod pages;
 mod products;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use journal::Journal;
+pub use pages::{Pages, StoredPage};
 pub use products::DbProducts;
 
 use crate::config::DatabaseSettings;
@@ -140,14 +142,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Db, Error> {
         url: redacted(raw),
         why: "use sqlite://path, sqlite::memory: or postgres://user:password@host/db".to_owned(),
     })?;
-    let in_memory =
-        backend == Backend::Sqlite && (raw.contains(":memory:") || raw.contains("mode=memory"));
+    let in_memory = backend == Backend::Sqlite && sqlite_file(raw).is_none();
     let mut url = raw.to_owned();
-    if backend == Backend::Sqlite && !in_memory {
-        let path = raw
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:");
-        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+    if let Some(path) = sqlite_file(raw) {
         if let Some(folder) = path.parent()
             && !folder.as_os_str().is_empty()
         {
@@ -200,4 +197,16 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Db, Error> {
         in_memory,
         busy_timeout,
     })
+}
+
+/// The file of a SQLite database URL; `None` for one in memory or another backend.
+pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    let url = url.trim();
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    Some(std::path::Path::new(path.split('?').next().unwrap_or(path)))
 }

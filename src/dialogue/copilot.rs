@@ -5,10 +5,12 @@
 //! Callers (sockets, REST, `/reply`) hand it typed values; it knows no transport.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::LlmSettings;
 use crate::context::{ContextStore, UserActivity};
 use crate::domain::{ProductId, UserId, Visitor};
+use crate::knowledge::{Excerpt, Knowledge};
 use crate::limits::{Limits, Who};
 use crate::llm::{Completion, LlmClient};
 use crate::metrics::{IntentLabels, Limit, Metrics};
@@ -59,6 +61,17 @@ pub struct TurnResult {
     pub messages: Vec<BotMessage>,
     pub name: Option<String>,
     pub has_activity: bool,
+    /// Which of `messages` was written into the live turn's draft as it was
+    /// made (an LLM answer), if any.
+    pub drafted: Option<usize>,
+}
+
+/// A turn someone watches as it happens: the LLM's answer is written into
+/// `draft` as it streams, and `cancel` (the watcher left) stops the LLM call;
+/// the turn still ends normally, so the conversation keeps its state.
+pub struct Live {
+    pub draft: crate::llm::Draft,
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// `/reply`'s answer.
@@ -68,6 +81,23 @@ pub struct Reply {
     /// The user's display name from their email (`Casey Jones`), if known.
     pub name: Option<String>,
     pub has_activity: bool,
+}
+
+impl Reply {
+    /// A turn's texts joined.
+    pub fn of(result: TurnResult) -> Self {
+        let text = result
+            .messages
+            .iter()
+            .filter_map(BotMessage::as_text)
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        Reply {
+            text,
+            name: result.name,
+            has_activity: result.has_activity,
+        }
+    }
 }
 
 /// The LLM and how to call it.
@@ -102,6 +132,8 @@ struct Inner {
     llm: Option<LlmSetup>,
     limits: Limits,
     metrics: Metrics,
+    /// Help pages for how-to questions, and how many sections an answer uses.
+    knowledge: Option<(Knowledge, usize)>,
 }
 
 /// How running one action went.
@@ -147,11 +179,13 @@ fn custom_response(
         said.push(BotMessage::Text {
             text: text.to_owned(),
             buttons,
+            metadata: None,
         });
     } else if !buttons.is_empty() {
         said.push(BotMessage::Text {
             text: String::new(),
             buttons,
+            metadata: None,
         });
     }
     if let Some(url) = response["image"].as_str() {
@@ -175,6 +209,9 @@ struct TurnContext<'a> {
     activity: UserActivity,
     first_name: Option<String>,
     start: TurnStart,
+    live: Option<&'a Live>,
+    /// Set when an answer was written into the live draft (taken by the turn).
+    drafted: AtomicBool,
 }
 
 impl Copilot {
@@ -196,8 +233,32 @@ impl Copilot {
                 llm,
                 limits,
                 metrics,
+                knowledge: None,
             }),
         }
+    }
+
+    /// Answers how-to questions from `knowledge` too, with `excerpts` sections
+    /// at most. Call right after [`Copilot::new`], before the copilot is cloned.
+    pub fn with_knowledge(mut self, knowledge: Knowledge, excerpts: usize) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.knowledge = Some((knowledge, excerpts)),
+            None => tracing::error!("with_knowledge on a shared copilot; knowledge not used"),
+        }
+        self
+    }
+
+    /// Help sections for an open question (None: the product has no pages).
+    fn excerpts(&self, topic: Topic, turn: &TurnContext<'_>) -> Option<Vec<Excerpt>> {
+        if topic != Topic::Other {
+            return None;
+        }
+        let (knowledge, limit) = self.inner.knowledge.as_ref()?;
+        let product = turn.message.visitor.product.as_ref()?;
+        if !knowledge.has_pages(product) {
+            return None;
+        }
+        Some(knowledge.search(product, &turn.message.text, *limit))
     }
 
     pub fn classify(&self, text: &str) -> Classification {
@@ -239,6 +300,11 @@ impl Copilot {
     /// One chat turn. Past the per-user message limit the answer is a polite
     /// "slow down", and nothing else happens (no LLM call, no memory).
     pub async fn handle(&self, message: &UserMessage) -> TurnResult {
+        self.handle_live(message, None).await
+    }
+
+    /// [`Copilot::handle`], watched live: see [`Live`].
+    pub async fn handle_live(&self, message: &UserMessage, live: Option<&Live>) -> TurnResult {
         let inner = &self.inner;
         let classification = inner.matcher.classify(&message.text);
         let who = Who::of(&message.visitor, &message.sender);
@@ -249,6 +315,7 @@ impl Copilot {
                 messages: vec![BotMessage::text(SLOW_DOWN.to_owned())],
                 name: None,
                 has_activity: false,
+                drafted: None,
             };
         }
         let (activity, email) = match message.visitor.identity() {
@@ -273,6 +340,8 @@ impl Copilot {
             activity,
             first_name: name.as_deref().map(first_name).map(str::to_owned),
             start,
+            live,
+            drafted: AtomicBool::new(false),
         };
 
         let intent = classification.intent.name.as_str();
@@ -289,6 +358,7 @@ impl Copilot {
         let mut messages = Vec::new();
         let mut form_rejected = false;
         let mut followup: Option<ActionId> = None;
+        let mut drafted = None;
         for _ in 0..MAX_ACTIONS_PER_TURN {
             let (action, reason) = match followup.take() {
                 Some(action) => (action, Reason::Followup),
@@ -298,7 +368,12 @@ impl Copilot {
             if action == ActionId::Listen {
                 break;
             }
-            match self.run_action(&action, &mut tracker, &turn).await {
+            let ran = self.run_action(&action, &mut tracker, &turn).await;
+            // An answer that was drafted is the first message its action said.
+            if turn.drafted.swap(false, Ordering::Relaxed) {
+                drafted = Some(messages.len());
+            }
+            match ran {
                 Ran::Done(said) => {
                     for text in said.iter().filter_map(BotMessage::as_text) {
                         tracker.bot(text);
@@ -331,29 +406,25 @@ impl Copilot {
             messages,
             name,
             has_activity,
+            drafted,
         }
     }
 
     /// `/reply/{user}`: the same pipeline, texts joined. The caller proved it
     /// is the product's backend, so the user is known.
     pub async fn reply(&self, product: &ProductId, user: &UserId, query: &str) -> Reply {
-        let result = self
-            .handle(&UserMessage {
-                sender: format!("reply:{user}"),
-                visitor: Visitor::known(product.clone(), user.clone()),
-                text: query.to_owned(),
-            })
-            .await;
-        let text = result
-            .messages
-            .iter()
-            .filter_map(BotMessage::as_text)
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        Reply {
-            text,
-            name: result.name,
-            has_activity: result.has_activity,
+        Reply::of(
+            self.handle(&Self::reply_message(product, user, query))
+                .await,
+        )
+    }
+
+    /// The message `/reply/{user}` asks: its own conversation per user.
+    pub fn reply_message(product: &ProductId, user: &UserId, query: &str) -> UserMessage {
+        UserMessage {
+            sender: format!("reply:{user}"),
+            visitor: Visitor::known(product.clone(), user.clone()),
+            text: query.to_owned(),
         }
     }
 
@@ -497,13 +568,21 @@ impl Copilot {
             .first_name
             .as_deref()
             .filter(|_| turn.start.first_reply);
-        let offline = || OfflineResponder.reply(topic, &turn.activity, greet);
+        let excerpts = self.excerpts(topic, turn);
+        let offline = |greet: Option<&str>| match excerpts.as_deref() {
+            Some([best, ..]) => OfflineResponder.from_docs(best, turn.activity.latest(), greet),
+            Some([]) => match greet {
+                Some(name) => format!("Hi {name}! {}", super::offline::NOT_IN_DOCS),
+                None => super::offline::NOT_IN_DOCS.to_owned(),
+            },
+            None => OfflineResponder.reply(topic, &turn.activity, greet),
+        };
         let Some(llm) = &self.inner.llm else {
-            return offline();
+            return offline(greet);
         };
         if !self.inner.limits.allow_llm(&turn.who).await {
             self.inner.metrics.limited(Limit::Llm);
-            return format!("{LLM_LIMIT_NOTE} {}", offline());
+            return format!("{LLM_LIMIT_NOTE} {}", offline(greet));
         }
         let request = Completion {
             system: prompt::system_prompt(
@@ -513,20 +592,35 @@ impl Copilot {
             ),
             user: prompt::user_block(
                 &turn.activity.to_text(),
+                excerpts.as_deref().unwrap_or_default(),
                 &turn.start.history,
                 &turn.message.text,
             ),
             temperature: llm.temperature,
             max_tokens: llm.max_tokens,
         };
-        match llm.client.complete(request).await {
-            Ok(text) => text,
+        let answer = match turn.live {
+            None => llm.client.complete(request).await,
+            Some(live) => {
+                turn.drafted.store(true, Ordering::Relaxed);
+                tokio::select! {
+                    answer = llm.client.stream(request, &live.draft) => answer,
+                    () = live.cancel.cancelled() => {
+                        // Nobody is reading; what was shown is what is kept.
+                        return live.draft.borrow().clone();
+                    }
+                }
+            }
+        };
+        match answer {
+            // The pages it was given are cited, so the user can check them.
+            Ok(text) => match excerpts.as_deref() {
+                Some(given @ [_, ..]) => format!("{text}\n\n{}", super::offline::sources(given)),
+                _ => text,
+            },
             Err(error) => {
                 tracing::warn!(%error, "LLM failed; answering from templates");
-                format!(
-                    "{LLM_APOLOGY} {}",
-                    OfflineResponder.reply(topic, &turn.activity, None)
-                )
+                format!("{LLM_APOLOGY} {}", offline(None))
             }
         }
     }

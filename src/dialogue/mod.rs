@@ -8,6 +8,7 @@ pub mod bot;
 pub mod conversation;
 pub mod copilot;
 pub mod forms;
+pub mod live;
 pub mod names;
 pub mod offline;
 pub mod policy;
@@ -18,6 +19,6 @@ pub mod tracker;
 
 pub use bot::{Bot, DialogueOptions};
 pub use conversation::{ConversationSink, Conversations, Role, Turn};
-pub use copilot::{Copilot, LlmSetup, Reply, TurnResult, UserMessage};
+pub use copilot::{Copilot, Live, LlmSetup, Reply, TurnResult, UserMessage};
 pub use offline::OfflineResponder;
 pub use responses::BotMessage;

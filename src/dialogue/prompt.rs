@@ -1,10 +1,11 @@
 //! Prompt assembly: the editable system prompt plus the user's first name, and
 //! the user block in the Autoplay SDK's format (`[RECENT PRODUCT ACTIVITY]`,
-//! `Prior conversation:`, `[CURRENT USER MESSAGE]`).
+//! `Knowledge base excerpts:`, `Prior conversation:`, `[CURRENT USER MESSAGE]`).
 
 use std::path::Path;
 
 use crate::dialogue::Turn;
+use crate::knowledge::Excerpt;
 
 /// The built-in copy of `config/system_prompt.md`.
 pub const DEFAULT_SYSTEM_PROMPT: &str = include_str!("../../config/system_prompt.md");
@@ -35,10 +36,17 @@ pub fn system_prompt(base: &str, first_name: Option<&str>, first_reply: bool) ->
 
 /// The user block: sections joined by a blank line, empty ones left out; the
 /// current message is always there.
-pub fn user_block(activity: &str, history: &[Turn], message: &str) -> String {
+pub fn user_block(activity: &str, excerpts: &[Excerpt], history: &[Turn], message: &str) -> String {
     let mut sections = Vec::new();
     if !activity.trim().is_empty() {
         sections.push(format!("[RECENT PRODUCT ACTIVITY]\n{}", activity.trim()));
+    }
+    if !excerpts.is_empty() {
+        let blocks: Vec<String> = excerpts
+            .iter()
+            .map(|e| format!("--- {} ---\n{}", e.title, e.text.trim()))
+            .collect();
+        sections.push(format!("Knowledge base excerpts:\n{}", blocks.join("\n\n")));
     }
     if !history.is_empty() {
         let lines: Vec<String> = history
@@ -69,11 +77,30 @@ mod tests {
             },
         ];
         assert_eq!(
-            user_block("Recent activity:\n1. [0] click: x — /p", &history, "how?"),
+            user_block(
+                "Recent activity:\n1. [0] click: x — /p",
+                &[],
+                &history,
+                "how?"
+            ),
             "[RECENT PRODUCT ACTIVITY]\nRecent activity:\n1. [0] click: x — /p\n\n\
              Prior conversation:\nuser: hi\nassistant: hello\n\n[CURRENT USER MESSAGE]\nhow?"
         );
-        assert_eq!(user_block("  ", &[], "hi"), "[CURRENT USER MESSAGE]\nhi");
+        assert_eq!(
+            user_block("  ", &[], &[], "hi"),
+            "[CURRENT USER MESSAGE]\nhi"
+        );
+        let excerpt = Excerpt {
+            title: "Archive \u{2014} Restore".into(),
+            url: "https://x/help/archive#restore".into(),
+            text: "Click 'Restore'.\n".into(),
+            score: 1.0,
+        };
+        assert_eq!(
+            user_block("", &[excerpt], &[], "how?"),
+            "Knowledge base excerpts:\n--- Archive \u{2014} Restore ---\nClick 'Restore'.\n\n\
+             [CURRENT USER MESSAGE]\nhow?"
+        );
     }
 
     #[test]

@@ -13,8 +13,16 @@ pub use crate::nlu::{Button, ResponseVariant};
 /// One bot message. Channels turn these into their wire payloads.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BotMessage {
-    Text { text: String, buttons: Vec<Button> },
-    Image { url: String },
+    /// `metadata` (a response's `metadata:`) goes to the client with the
+    /// text: rasa-webchat reads `domHighlight`, `forceOpen` and more from it.
+    Text {
+        text: String,
+        buttons: Vec<Button>,
+        metadata: Option<Json>,
+    },
+    Image {
+        url: String,
+    },
     Attachment(Json),
     Custom(Json),
 }
@@ -24,6 +32,7 @@ impl BotMessage {
         BotMessage::Text {
             text: text.into(),
             buttons: Vec::new(),
+            metadata: None,
         }
     }
 
@@ -92,6 +101,7 @@ pub fn render(variants: &[ResponseVariant], fill: Fill<'_>) -> Vec<BotMessage> {
         messages.push(BotMessage::Text {
             text: fill(variant.text.as_deref().unwrap_or_default()),
             buttons: variant.buttons.clone(),
+            metadata: variant.metadata.clone(),
         });
     }
     if let Some(url) = &variant.image {

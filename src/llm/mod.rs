@@ -55,8 +55,21 @@ pub struct Completion {
     pub max_tokens: u32,
 }
 
+/// Where a streamed completion's text goes as it is written: the whole text
+/// so far (not a delta), so a reader that skips values misses nothing.
+pub type Draft = tokio::sync::watch::Sender<String>;
+
 #[async_trait]
 pub trait LlmClient: Send + Sync {
     /// The completion's text, trimmed and non-empty.
     async fn complete(&self, request: Completion) -> Result<String, Error>;
+
+    /// The same completion, with `draft` told the text so far as it arrives;
+    /// returns the whole text. Dropping the future stops the call. Clients
+    /// that cannot stream write the whole text once.
+    async fn stream(&self, request: Completion, draft: &Draft) -> Result<String, Error> {
+        let text = self.complete(request).await?;
+        draft.send_replace(text.clone());
+        Ok(text)
+    }
 }

@@ -18,7 +18,9 @@ use async_trait::async_trait;
 use rand::Rng;
 use tokio::time::Instant;
 
-use super::{Completion, Error, LlmClient};
+use futures_util::StreamExt;
+
+use super::{Completion, Draft, Error, LlmClient};
 use crate::config::LlmSettings;
 use crate::metrics::Metrics;
 
@@ -84,8 +86,11 @@ impl OpenAiClient {
         }
     }
 
-    async fn attempt(&self, request: &Completion, timeout: Duration) -> Result<String, Error> {
-        let body = CreateChatCompletionRequestArgs::default()
+    fn body(
+        &self,
+        request: &Completion,
+    ) -> Result<async_openai::types::chat::CreateChatCompletionRequest, Error> {
+        Ok(CreateChatCompletionRequestArgs::default()
             .model(self.model.clone())
             .temperature(request.temperature)
             .max_tokens(request.max_tokens)
@@ -93,7 +98,11 @@ impl OpenAiClient {
                 ChatCompletionRequestSystemMessage::from(request.system.as_str()).into(),
                 ChatCompletionRequestUserMessage::from(request.user.as_str()).into(),
             ])
-            .build()?;
+            .build()?)
+    }
+
+    async fn attempt(&self, request: &Completion, timeout: Duration) -> Result<String, Error> {
+        let body = self.body(request)?;
         let response = tokio::time::timeout(timeout, self.client.chat().create(body))
             .await
             .map_err(|_| Error::Timeout(timeout.as_millis() as u64))??;
@@ -105,13 +114,59 @@ impl OpenAiClient {
             .filter(|text| !text.is_empty())
             .ok_or(Error::Empty)
     }
-}
 
-#[async_trait]
-impl LlmClient for OpenAiClient {
-    async fn complete(&self, request: Completion) -> Result<String, Error> {
+    /// One streamed attempt: `timeout` is how long the first token and each
+    /// next one may take (a long answer that keeps coming is not cut off; the
+    /// turn's deadline still bounds it). The text so far goes to `draft`.
+    async fn attempt_streamed(
+        &self,
+        request: &Completion,
+        timeout: Duration,
+        draft: &Draft,
+    ) -> Result<String, Error> {
+        let timed_out = || Error::Timeout(timeout.as_millis() as u64);
+        let body = self.body(request)?;
+        let mut chunks = tokio::time::timeout(timeout, self.client.chat().create_stream(body))
+            .await
+            .map_err(|_| timed_out())??;
+        let mut text = String::new();
+        while let Some(chunk) = tokio::time::timeout(timeout, chunks.next())
+            .await
+            .map_err(|_| timed_out())?
+        {
+            let delta: String = chunk?
+                .choices
+                .into_iter()
+                .filter_map(|choice| choice.delta.content)
+                .collect();
+            if delta.is_empty() {
+                continue;
+            }
+            text.push_str(&delta);
+            // Leading white space is not shown; what is shown only grows.
+            let shown = text.trim_start();
+            if !shown.is_empty() {
+                draft.send_replace(shown.to_owned());
+            }
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::Empty);
+        }
+        Ok(text.to_owned())
+    }
+
+    /// Times the call and counts its outcome.
+    async fn measured(
+        &self,
+        call: impl Future<Output = Result<String, Error>>,
+    ) -> Result<String, Error> {
         let started = std::time::Instant::now();
-        let result = self.complete_bounded(&request).await;
+        // Counted as cancelled unless the call finishes: a dropped future
+        // (the user left mid-answer) never reaches the end of this function.
+        let mut cancelled = CountOnDrop(Some(&self.metrics));
+        let result = call.await;
+        cancelled.0 = None;
         self.metrics
             .llm_latency
             .observe(started.elapsed().as_secs_f64());
@@ -126,8 +181,47 @@ impl LlmClient for OpenAiClient {
     }
 }
 
+/// Counts a call whose future was dropped before it finished.
+struct CountOnDrop<'a>(Option<&'a Metrics>);
+
+impl Drop for CountOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(metrics) = self.0 {
+            Metrics::count(&metrics.llm_calls, "cancelled", 1);
+        }
+    }
+}
+
+#[async_trait]
+impl LlmClient for OpenAiClient {
+    async fn complete(&self, request: Completion) -> Result<String, Error> {
+        self.measured(self.bounded(|timeout| self.attempt(&request, timeout), || true))
+            .await
+    }
+
+    async fn stream(&self, request: Completion, draft: &Draft) -> Result<String, Error> {
+        // Once text has been shown, another attempt would show a second,
+        // different answer: only attempts that showed nothing are retried.
+        self.measured(self.bounded(
+            |timeout| self.attempt_streamed(&request, timeout, draft),
+            || draft.borrow().is_empty(),
+        ))
+        .await
+    }
+}
+
 impl OpenAiClient {
-    async fn complete_bounded(&self, request: &Completion) -> Result<String, Error> {
+    /// Runs `attempt` (given its timeout) within the turn's deadline: a slot
+    /// first, then retries of retryable failures while `may_retry` says so.
+    async fn bounded<F, Fut>(
+        &self,
+        attempt: F,
+        may_retry: impl Fn() -> bool,
+    ) -> Result<String, Error>
+    where
+        F: Fn(Duration) -> Fut,
+        Fut: Future<Output = Result<String, Error>>,
+    {
         let deadline = Instant::now() + self.deadline;
         // Waiting for a slot gets a quarter of the budget: under load a quick
         // template answer beats a queue.
@@ -139,7 +233,7 @@ impl OpenAiClient {
         let mut retry = 0;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let attempt = self.attempt(request, self.timeout.min(left));
+            let attempt = attempt(self.timeout.min(left));
             let (result, retry_after) = RETRY_AFTER
                 .scope(Cell::new(None), async {
                     let result = attempt.await;
@@ -148,7 +242,7 @@ impl OpenAiClient {
                 .await;
             let error = match result {
                 Ok(text) => return Ok(text),
-                Err(error) if retry < self.retries && error.is_retryable() => error,
+                Err(error) if retry < self.retries && error.is_retryable() && may_retry() => error,
                 Err(error) => return Err(error),
             };
             let delay = retry_after.unwrap_or_else(|| jittered(BACKOFF * 2u32.pow(retry.min(8))));

@@ -30,6 +30,8 @@ pub struct ResponseVariant {
     pub image: Option<String>,
     pub custom: Option<Json>,
     pub attachment: Option<Json>,
+    /// Passed to the client with the text (`domHighlight` and the like).
+    pub metadata: Option<Json>,
     /// Every condition must hold for this variation to be chosen.
     pub condition: Vec<SlotCondition>,
 }
@@ -278,7 +280,8 @@ fn response_variant(name: &str, variant: &Mapping, sink: &mut Sink<'_>) -> Respo
                     }
                 }
             }
-            "id" | "metadata" | "channel" => {}
+            "metadata" => out.metadata = Some(json(value)).filter(Json::is_object),
+            "id" | "channel" => {}
             other => sink.warn(format!("response `{name}`: key `{other}` ignored")),
         }
     }

@@ -371,6 +371,7 @@ fn offer_message(trigger: &TriggerSettings) -> BotMessage {
                 payload: q.payload.clone(),
             })
             .collect(),
+        metadata: None,
     }
 }
 

@@ -101,6 +101,9 @@ pub enum AppError {
     /// A product operation refused (not found, exists, bad email) or failed.
     #[error(transparent)]
     Products(#[from] products::Error),
+    /// A help page the database or the index could not take: 503, retry.
+    #[error("knowledge: {0}")]
+    Knowledge(String),
     /// An accepted delivery the database could not keep: 503, retry.
     #[error(transparent)]
     NotKept(#[from] ingest::NotKept),
@@ -204,7 +207,7 @@ impl AppError {
                 products::Error::Store(products::StoreError::Conflict(_)) => StatusCode::CONFLICT,
                 products::Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
-            AppError::NotKept(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NotKept(_) | AppError::Knowledge(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod capture;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod knowledge;
+pub mod live;
 pub mod metrics;
 pub mod products;
 pub mod rasa_rest;
@@ -53,6 +55,7 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer<crate::redis::bus::Ad
         .merge(reply::routes())
         .merge(products::routes())
         .merge(users::routes())
+        .merge(knowledge::routes())
         .merge(stream::routes())
         .fallback(assets::static_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)

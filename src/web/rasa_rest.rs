@@ -5,12 +5,14 @@
 //! (at the top or in `customData`); an unverified user is answered anonymously.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppJson;
+use super::{AppJson, live};
 use crate::channels::{claim_in, payloads};
 use crate::dialogue::UserMessage;
 use crate::identity::{self, Claim, Verdict};
@@ -41,10 +43,14 @@ struct RestMessage {
     metadata: Option<Value>,
 }
 
+/// Rasa's answer: a JSON array of messages. With `Accept: text/event-stream`
+/// (opt-in, ours): `bot_stream` events while the answer is written, then one
+/// `bot_uttered` event per message, the drafted one whole with its id.
 async fn rest_message_post(
     State(state): State<AppState>,
+    headers: HeaderMap,
     AppJson(body): AppJson<RestMessage>,
-) -> Json<Vec<Value>> {
+) -> Response {
     let sender = body
         .sender
         .map(|s| s.trim().to_owned())
@@ -67,15 +73,24 @@ async fn rest_message_post(
         state.metrics.unverified(Channel::Rest);
     }
     state.proactive.on_user_message(&resolved.visitor);
-    let result = state
-        .copilot
-        .handle(&UserMessage {
-            sender: sender.clone(),
-            visitor: resolved.visitor,
-            text: text.trim().to_owned(),
-        })
-        .await;
-    Json(payloads::rest_items(&sender, &result.messages))
+    let message = UserMessage {
+        sender: sender.clone(),
+        visitor: resolved.visitor,
+        text: text.trim().to_owned(),
+    };
+    if !live::wants_events(&headers) {
+        let result = state.copilot.handle(&message).await;
+        return Json(payloads::rest_items(&sender, &result.messages)).into_response();
+    }
+    let turn = crate::dialogue::live::run(state.copilot.clone(), message, Default::default());
+    live::sse(turn, move |result, message_id| {
+        let drafted = result.drafted.map(|i| (i, message_id));
+        payloads::rest_items_drafted(&sender, &result.messages, drafted)
+            .iter()
+            .map(|item| live::event("bot_uttered", item))
+            .collect()
+    })
+    .into_response()
 }
 
 #[derive(Deserialize)]

@@ -5,12 +5,14 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::AppError;
 use super::auth::ProductKey;
+use crate::dialogue::{Copilot, Reply};
 use crate::domain::{UserId, Visitor};
 use crate::state::AppState;
 
@@ -23,6 +25,9 @@ pub fn routes() -> Router<AppState> {
 #[derive(Deserialize)]
 struct ReplyParams {
     query: Option<String>,
+    /// `true`: server-sent events while the answer is written, then `reply`.
+    #[serde(default)]
+    stream: bool,
 }
 
 #[derive(Serialize)]
@@ -39,12 +44,14 @@ pub fn parse_user(raw: &str) -> Result<UserId, AppError> {
     })
 }
 
+/// `{reply, name, has_activity}`; with `stream=true`, `bot_stream` events
+/// while the answer is written and that body last, as a `reply` event.
 async fn reply_get(
     State(state): State<AppState>,
     ProductKey(product): ProductKey,
     Path(user_id): Path<String>,
     params: Result<Query<ReplyParams>, QueryRejection>,
-) -> Result<Json<ReplyBody>, AppError> {
+) -> Result<Response, AppError> {
     let user = parse_user(&user_id)?;
     let Query(params) = params.map_err(AppError::from_query)?;
     let query = params
@@ -56,12 +63,28 @@ async fn reply_get(
     state
         .proactive
         .on_user_message(&Visitor::known(product.id.clone(), user.clone()));
-    let reply = state.copilot.reply(&product.id, &user, query).await;
-    Ok(Json(ReplyBody {
-        reply: reply.text,
-        name: reply.name,
-        has_activity: reply.has_activity,
-    }))
+    let message = Copilot::reply_message(&product.id, &user, query);
+    if !params.stream {
+        let reply = Reply::of(state.copilot.handle(&message).await);
+        return Ok(Json(ReplyBody::from(reply)).into_response());
+    }
+    let turn = crate::dialogue::live::run(state.copilot.clone(), message, Default::default());
+    Ok(super::live::sse(turn, |result, _| {
+        let body = ReplyBody::from(Reply::of(result));
+        let body = serde_json::to_value(body).unwrap_or_default();
+        vec![super::live::event("reply", &body)]
+    })
+    .into_response())
+}
+
+impl From<Reply> for ReplyBody {
+    fn from(reply: Reply) -> Self {
+        Self {
+            reply: reply.text,
+            name: reply.name,
+            has_activity: reply.has_activity,
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -21,6 +21,12 @@ pub enum Behaviour {
     RateLimited,
     /// Starts a 200 response, then closes the connection mid-body.
     HangUp,
+    /// For `"stream": true` requests: server-sent `chat.completion.chunk`s,
+    /// one per `every`, then `[DONE]`; other requests get the joined text.
+    Stream {
+        chunks: Vec<String>,
+        every: Duration,
+    },
 }
 
 #[derive(Clone)]
@@ -28,6 +34,8 @@ pub struct FakeLlm {
     pub base_url: String,
     behaviour: Behaviour,
     requests: Arc<Mutex<Vec<Value>>>,
+    /// Streams the client went away from before the last chunk.
+    cancelled: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeLlm {
@@ -38,6 +46,7 @@ impl FakeLlm {
             base_url,
             behaviour,
             requests: Arc::default(),
+            cancelled: Arc::default(),
         };
         if matches!(fake.behaviour, Behaviour::HangUp) {
             tokio::spawn(hang_up_forever(listener, fake.requests.clone()));
@@ -48,6 +57,11 @@ impl FakeLlm {
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
+    }
+
+    /// How many streamed answers the client cut off before their end.
+    pub fn cancelled(&self) -> usize {
+        self.cancelled.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Value> {
@@ -107,20 +121,11 @@ async fn complete(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Respo
     fake.requests.lock().unwrap().push(body.clone());
     let behaviour = fake.behaviour.clone();
     match behaviour {
-        Behaviour::Answer(text) => Json(json!({
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "created": 1_700_000_000,
-            "model": body["model"],
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-                "logprobs": null
-            }],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-        }))
-        .into_response(),
+        Behaviour::Stream { chunks, every } if body["stream"] == true => {
+            streamed(chunks, every, fake.cancelled.clone(), &body)
+        }
+        Behaviour::Stream { chunks, .. } => answer(&chunks.concat(), &body),
+        Behaviour::Answer(text) => answer(&text, &body),
         Behaviour::ServerError => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}})),
@@ -145,4 +150,86 @@ async fn complete(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Respo
         )
             .into_response(),
     }
+}
+
+fn answer(text: &str, body: &Value) -> Response {
+    Json(json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": body["model"],
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+            "logprobs": null
+        }],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    }))
+    .into_response()
+}
+
+/// Counts a stream dropped (the client went away) before its last chunk.
+struct Unfinished(Option<Arc<std::sync::atomic::AtomicUsize>>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(cancelled) = self.0.take() {
+            cancelled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// OpenAI's streamed answer: `data: {chat.completion.chunk}` lines, `[DONE]`.
+fn streamed(
+    chunks: Vec<String>,
+    every: Duration,
+    cancelled: Arc<std::sync::atomic::AtomicUsize>,
+    body: &Value,
+) -> Response {
+    let model = body["model"].clone();
+    let frame = move |delta: Value, finish: Value| {
+        let chunk = json!({
+            "id": "chatcmpl-test",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]
+        });
+        format!("data: {chunk}\n\n")
+    };
+    let mut frames: Vec<String> = vec![frame(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    frames.extend(
+        chunks
+            .iter()
+            .map(|c| frame(json!({"content": c}), Value::Null)),
+    );
+    frames.push(frame(json!({}), json!("stop")));
+    frames.push("data: [DONE]\n\n".to_owned());
+    let guard = Unfinished(Some(cancelled));
+    let stream = futures_util::stream::unfold(
+        (frames.into_iter(), guard, true),
+        move |(mut frames, mut guard, first)| async move {
+            let next = frames.next()?;
+            if !first {
+                tokio::time::sleep(every).await;
+            }
+            if frames.len() == 0 {
+                // Sent in full: a client that hangs up now did not cut it off.
+                guard.0 = None;
+            }
+            Some((
+                Ok::<_, std::convert::Infallible>(next),
+                (frames, guard, false),
+            ))
+        },
+    );
+    (
+        [("content-type", "text/event-stream")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }

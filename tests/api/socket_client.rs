@@ -107,6 +107,14 @@ impl SocketClient {
         .flatten()
     }
 
+    /// The next event of any name within `wait`, or `None`.
+    pub async fn next_event(&mut self, wait: Duration) -> Option<(String, Value)> {
+        tokio::time::timeout(wait, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// `session_request` → the confirmed id.
     pub async fn start_session(&mut self, session_id: Option<&str>) -> Value {
         self.emit("session_request", json!({ "session_id": session_id }))
