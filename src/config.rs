@@ -305,6 +305,9 @@ pub struct ProductSettings {
     /// Browser origins allowed for sockets and captures; empty = any.
     #[serde(default)]
     pub allowed_origins: Option<Vec<String>>,
+    /// The product's help pages; default `<[knowledge] dir>/<id>/`.
+    #[serde(default)]
+    pub knowledge_dir: Option<PathBuf>,
 }
 
 /// Whole milliseconds as a `Duration`.

@@ -301,8 +301,13 @@ impl Application {
             index_dir.as_deref(),
             settings.knowledge.max_sections,
         )?;
-        let mut folders =
-            crate::knowledge::Folders::new(settings.knowledge.dir.clone(), knowledge.clone());
+        let mut folders = settings.products.iter().fold(
+            crate::knowledge::Folders::new(settings.knowledge.dir.clone(), knowledge.clone()),
+            |folders, p| match &p.knowledge_dir {
+                Some(dir) => folders.with_dir(&p.id, dir.clone()),
+                None => folders,
+            },
+        );
         let ids: Vec<_> = products.all().iter().map(|p| p.id.clone()).collect();
         folders.refresh(&ids);
         let pages = db::Pages::new(pool.clone());

@@ -562,8 +562,18 @@ impl Copilot {
     }
 
     /// An activity-grounded answer: the LLM when configured, templates otherwise
-    /// or when the LLM fails.
+    /// or when the LLM fails. In a live turn it is the drafted message, whole
+    /// in the draft at the end, however it was made.
     async fn answer(&self, topic: Topic, turn: &TurnContext<'_>) -> String {
+        let text = self.compose(topic, turn).await;
+        if let Some(live) = turn.live {
+            live.draft.send_replace(text.clone());
+            turn.drafted.store(true, Ordering::Relaxed);
+        }
+        text
+    }
+
+    async fn compose(&self, topic: Topic, turn: &TurnContext<'_>) -> String {
         let greet = turn
             .first_name
             .as_deref()
@@ -602,7 +612,6 @@ impl Copilot {
         let answer = match turn.live {
             None => llm.client.complete(request).await,
             Some(live) => {
-                turn.drafted.store(true, Ordering::Relaxed);
                 tokio::select! {
                     answer = llm.client.stream(request, &live.draft) => answer,
                     () = live.cancel.cancelled() => {

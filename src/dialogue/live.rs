@@ -32,7 +32,8 @@ impl Status {
 
 /// One step of a live turn's answer. `text` is the whole text so far (empty
 /// while thinking; at `complete`, the drafted message's final text, or empty
-/// when nothing was drafted), so a reader that misses a step misses nothing.
+/// when the turn had no grounded answer, e.g. only a canned response), so a
+/// reader that misses a step misses nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
     pub message_id: String,

@@ -499,11 +499,13 @@ fn read_pages(files: Vec<(String, PathBuf)>) -> Result<Vec<(String, Vec<Section>
     Ok(pages)
 }
 
-/// Each product's folder under `root`, indexed now and again whenever its
-/// files change (checked every `every`), until `stop`.
+/// Each product's folder (`root/<id>/`, or its own), indexed now and again
+/// whenever its files change.
 pub struct Folders {
     pub root: PathBuf,
     pub knowledge: Knowledge,
+    /// Products whose pages are somewhere else than `root/<id>/`.
+    own: HashMap<String, PathBuf>,
     seen: HashMap<String, Fingerprint>,
 }
 
@@ -512,8 +514,22 @@ impl Folders {
         Self {
             root,
             knowledge,
+            own: HashMap::new(),
             seen: HashMap::new(),
         }
+    }
+
+    /// `product`'s pages are in `dir` rather than under the root.
+    pub fn with_dir(mut self, product: &str, dir: PathBuf) -> Self {
+        self.own.insert(product.to_owned(), dir);
+        self
+    }
+
+    fn dir_of(&self, product: &ProductId) -> PathBuf {
+        self.own
+            .get(product.as_str())
+            .cloned()
+            .unwrap_or_else(|| self.root.join(product.as_str()))
     }
 
     /// Re-indexes the folders of `products` whose files changed; returns
@@ -522,7 +538,7 @@ impl Folders {
         let mut refreshed = 0;
         for product in products {
             // One walk of the folder serves the check and the read.
-            let files = page_files(&self.root.join(product.as_str()));
+            let files = page_files(&self.dir_of(product));
             let now = fingerprint(&files);
             if self.seen.get(product.as_str()) == Some(&now) {
                 continue;
@@ -656,6 +672,22 @@ mod tests {
         assert_eq!(
             k.search(&product(), "invite a teammate", 3)[0].title,
             "Invite"
+        );
+
+        // A product of its own folder reads that one instead.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(
+            elsewhere.path().join("billing.md"),
+            "# Billing\n\nOpen 'Invoices'.",
+        )
+        .unwrap();
+        let mut folders = Folders::new(dir.path().to_path_buf(), k.clone())
+            .with_dir("acme", elsewhere.path().to_path_buf());
+        assert_eq!(folders.refresh([&product()]), 1);
+        assert_eq!(k.search(&product(), "invoices", 3)[0].title, "Billing");
+        assert!(
+            k.search(&product(), "export csv", 3).is_empty(),
+            "the root's folder is not read"
         );
     }
 }

@@ -116,7 +116,9 @@ function initProjects() {
   const updateSelection = () => {
     const count = selectedRows().length;
     const total = rows().length;
-    bulkButton.hidden = count === 0;
+    // Disabled rather than hidden, so the copilot can point at it ("Show me
+    // bulk edit") before anything is ticked.
+    bulkButton.disabled = count === 0;
     countLabel.textContent = count === 0 ? '' : `${count} selected`;
     selectAll.checked = count > 0 && count === total;
     selectAll.indeterminate = count > 0 && count < total;
@@ -147,7 +149,7 @@ function initProjects() {
     });
     updateSelection();
     bulk.close();
-    bulkButton.hidden ? selectAll.focus() : bulkButton.focus();
+    bulkButton.disabled ? selectAll.focus() : bulkButton.focus();
     showToast(`Set ${chosen.length} project${chosen.length === 1 ? '' : 's'} to ${priority}`);
   });
   updateSelection();

@@ -1,8 +1,10 @@
 // The widget's stylesheet, injected once into <head> by widget.js.
 //
 // Every rule is scoped under #copilot-root so the host page's styles and ours do
-// not leak into each other. Colours come from custom properties that mount()
-// sets from the config (`colors.primary`, `colors.background`, `colors.text`).
+// not leak into each other; the one exception is .copilot-dom-highlight, which
+// widget.js puts on a page element a bot message points at (domHighlight).
+// Colours come from custom properties that mount() sets from the config
+// (`colors.primary`, `colors.background`, `colors.text`).
 export const WIDGET_CSS = `
 #copilot-root {
   --copilot-primary: #4f46e5;
@@ -192,6 +194,19 @@ export const WIDGET_CSS = `
 }
 #copilot-root .copilot-msg a { color: var(--copilot-accent); text-decoration: underline; }
 #copilot-root .copilot-user a { color: inherit; }
+/* A streamed answer still being written. */
+#copilot-root .copilot-draft > :last-child::after {
+  content: "";
+  display: inline-block;
+  width: 0.5em;
+  height: 1em;
+  margin-left: 2px;
+  vertical-align: -0.15em;
+  border-radius: 1px;
+  background: var(--copilot-muted);
+  animation: copilot-caret 1s steps(1) infinite;
+}
+@keyframes copilot-caret { 50% { opacity: 0; } }
 #copilot-root .copilot-image { padding: 4px; }
 #copilot-root .copilot-image img { display: block; max-width: 100%; max-height: 240px; border-radius: 12px; }
 
@@ -244,6 +259,66 @@ export const WIDGET_CSS = `
 @keyframes copilot-bounce {
   0%, 60%, 100% { transform: translateY(0); opacity: 0.5; }
   30% { transform: translateY(-4px); opacity: 1; }
+}
+
+/* "Show me": the tooltip next to a highlighted page element (fixed, placed by widget.js). */
+#copilot-root .copilot-tooltip {
+  position: fixed;
+  top: 0;
+  left: 0;
+  max-width: min(280px, calc(100vw - 16px));
+  padding: 10px 36px 10px 12px;
+  border-radius: 10px;
+  background: var(--copilot-primary);
+  color: var(--copilot-on-primary);
+  font-size: 14px;
+  line-height: 1.4;
+  box-shadow: 0 8px 24px rgba(0, 0, 0, 0.22);
+  animation: copilot-pop 0.16s ease-out;
+}
+#copilot-root .copilot-tooltip p { margin: 0; }
+#copilot-root .copilot-tooltip p + p { margin-top: 6px; }
+#copilot-root .copilot-tooltip ol, #copilot-root .copilot-tooltip ul { margin: 4px 0 0; padding-left: 20px; }
+#copilot-root .copilot-tooltip a { color: inherit; text-decoration: underline; }
+#copilot-root .copilot-tooltip-close {
+  position: absolute;
+  top: 5px;
+  right: 5px;
+  width: 26px;
+  height: 26px;
+  border: 0;
+  border-radius: 6px;
+  background: transparent;
+  color: inherit;
+  display: flex;
+  align-items: center;
+  justify-content: center;
+}
+#copilot-root .copilot-tooltip-close:hover { background: var(--copilot-on-primary-faint); }
+#copilot-root .copilot-tooltip-close svg { width: 14px; height: 14px; }
+#copilot-root .copilot-tooltip-arrow {
+  position: absolute;
+  width: 10px;
+  height: 10px;
+  background: var(--copilot-primary);
+  transform: rotate(45deg);
+}
+#copilot-root .copilot-tooltip[data-side="bottom"] .copilot-tooltip-arrow { top: -5px; }
+#copilot-root .copilot-tooltip[data-side="top"] .copilot-tooltip-arrow { bottom: -5px; }
+#copilot-root .copilot-tooltip[data-side="left"] .copilot-tooltip-arrow { right: -5px; }
+#copilot-root .copilot-tooltip[data-side="right"] .copilot-tooltip-arrow { left: -5px; }
+
+/* The highlighted page element itself. widget.js copies the widget's colours
+   onto it (it is outside #copilot-root); !important because the page's own
+   focus and hover styles must not hide it for the few seconds it is shown. */
+.copilot-dom-highlight {
+  outline: 3px solid var(--copilot-highlight, #4f46e5) !important;
+  outline-offset: 3px !important;
+  animation: copilot-highlight-pulse 1.6s ease-out infinite;
+}
+@keyframes copilot-highlight-pulse {
+  from { box-shadow: 0 0 0 3px var(--copilot-highlight-ring, rgba(79, 70, 229, 0.22)); }
+  to { box-shadow: 0 0 0 14px transparent; }
 }
 
 /* Composer */
@@ -305,6 +380,8 @@ export const WIDGET_CSS = `
 }
 
 @media (prefers-reduced-motion: reduce) {
-  #copilot-panel, #copilot-launcher, #copilot-root .copilot-typing span { animation: none; transition: none; }
+  #copilot-panel, #copilot-launcher, #copilot-root .copilot-typing span,
+  #copilot-root .copilot-tooltip, #copilot-root .copilot-draft > :last-child::after,
+  .copilot-dom-highlight { animation: none; transition: none; }
 }
 `;

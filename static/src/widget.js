@@ -2,16 +2,21 @@
 //
 // It speaks Rasa's Socket.IO protocol (the README's "Chat" and "Identity"
 // sections) through socket.io-client v4 from npm:
-//   connect (auth {userId, userHash?, productId?}) → emit session_request {session_id: <stored id or null>, customData: {same}}
+//   connect (auth {userId, userHash?, productId?}) → emit session_request {session_id: <stored id or null>, customData: {same, stream}}
 //   session_confirm    ← bare string or {session_id}; stored per userId
-//   user_uttered       → {message, session_id, customData: {userId, userHash?, productId?}}
+//   user_uttered       → {message, session_id, customData: {userId, userHash?, productId?, stream}}
+//   bot_stream         ← {message_id, status: 'thinking'|'replying'|'complete', text}, only
+//                        when customData.stream is true; `replying` carries the whole
+//                        text so far (not a delta)
 //   bot_uttered        ← {text}, {text, quick_replies}, {text, buttons},
 //                        {attachment: {type: 'image', payload: {src}}}, + metadata
+//                        (forceOpen, forceClose, domHighlight, and message_id when the
+//                        payload is the final form of a streamed draft)
 //
 // Two ways to use it:
 //   <script>window.CopilotWidgetConfig = {serverUrl, userId};</script>
 //   <script src="/dist/widget.js"></script>                 (auto-mounts)
-// or CopilotWidget.mount({serverUrl, userId, userHash, productId, title, colors, open}).
+// or CopilotWidget.mount({serverUrl, userId, userHash, productId, title, colors, open, stream}).
 //
 // IMPORTANT: message text is never assigned with innerHTML; markdown.js builds
 // DOM nodes, so bot and user text cannot inject markup.
@@ -23,9 +28,18 @@ const EVT_SESSION_REQUEST = 'session_request';
 const EVT_SESSION_CONFIRM = 'session_confirm';
 const EVT_USER_UTTERED = 'user_uttered';
 const EVT_BOT_UTTERED = 'bot_uttered';
+const EVT_BOT_STREAM = 'bot_stream';
 
 const STORAGE_PREFIX = 'copilot_session_id:';
 const TYPING_TIMEOUT_MS = 15000;
+const TYPING_LABEL = 'Copilot is typing';
+const THINKING_LABEL = 'Copilot is thinking';
+/** How many streamed message ids are remembered (to drop late events for them). */
+const MAX_STREAMS = 50;
+/** rasa-webchat leaves a highlight until the next bot message; ours also expires. */
+const HIGHLIGHT_MS = 20000;
+const HIGHLIGHT_CLASS = 'copilot-dom-highlight';
+const TOOLTIP_GAP = 10;
 const STYLE_ID = 'copilot-widget-style';
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -178,6 +192,8 @@ function normaliseConfig(config) {
     // Optional: a Socket.IO path other than /socket.io (e.g. behind a proxy).
     socketPath: typeof config.socketPath === 'string' && config.socketPath ? config.socketPath : undefined,
     placeholder: typeof config.placeholder === 'string' ? config.placeholder : 'Ask me anything…',
+    // Answers shown as they are written (`bot_stream`); off gives one bubble per answer, late.
+    stream: config.stream !== false,
   };
 }
 
@@ -196,6 +212,10 @@ function createWidget(cfg) {
     queue: [], // messages waiting for session_confirm
     unread: 0,
     typingTimer: null,
+    // Streamed answers by message_id: {bubble, text, completed, final}.
+    streams: new Map(),
+    // The page element a bot message points at (metadata.domHighlight), if any.
+    highlight: null,
     destroyed: false,
   };
 
@@ -239,7 +259,7 @@ function createWidget(cfg) {
   const typing = el(
     doc,
     'div',
-    { className: 'copilot-typing', role: 'status', 'aria-label': 'Copilot is typing', hidden: true },
+    { className: 'copilot-typing', role: 'status', 'aria-label': TYPING_LABEL, hidden: true },
     [el(doc, 'span'), el(doc, 'span'), el(doc, 'span')],
   );
   const input = el(doc, 'textarea', {
@@ -310,7 +330,8 @@ function createWidget(cfg) {
     status.textContent = state.everConnected ? 'Reconnecting…' : 'Connecting…';
   }
 
-  function showTyping() {
+  function showTyping(label = TYPING_LABEL) {
+    typing.setAttribute('aria-label', label);
     typing.hidden = false;
     clearTimeout(state.typingTimer);
     state.typingTimer = setTimeout(hideTyping, TYPING_TIMEOUT_MS);
@@ -326,6 +347,12 @@ function createWidget(cfg) {
     if (empty.parentNode) empty.remove();
     messages.appendChild(node);
     scrollToEnd();
+  }
+
+  /** Replaces a bubble's content with `text` rendered as Markdown (never HTML). */
+  function fillBubble(bubble, text) {
+    bubble.textContent = '';
+    bubble.appendChild(renderMarkdown(doc, text));
   }
 
   function removeQuickReplies() {
@@ -372,14 +399,22 @@ function createWidget(cfg) {
     return group.childNodes.length ? group : null;
   }
 
-  function renderBotMessage(raw) {
+  /**
+   * Renders one bot_uttered payload. Returns {rendered, drafted}: whether
+   * anything was shown, and whether its text replaced a streamed draft (already
+   * counted as unread when the draft appeared).
+   */
+  function renderBotMessage(raw, metadata) {
     const msg = typeof raw === 'string' ? { text: raw } : raw;
-    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return false;
+    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return { rendered: false, drafted: false };
     let rendered = false;
     const hasText = msg.text !== undefined && msg.text !== null && String(msg.text).trim() !== '';
-    if (hasText) {
+    const drafted = finaliseDraft(metadata.message_id, hasText ? String(msg.text) : null);
+    if (drafted) {
+      rendered = true;
+    } else if (hasText) {
       const bubble = el(doc, 'div', { className: 'copilot-msg copilot-bot' });
-      bubble.appendChild(renderMarkdown(doc, String(msg.text)));
+      fillBubble(bubble, String(msg.text));
       appendToLog(bubble);
       rendered = true;
     }
@@ -410,21 +445,286 @@ function createWidget(cfg) {
         rendered = true;
       }
     }
-    return rendered;
+    return { rendered, drafted };
   }
 
   function onBotUttered(raw) {
     hideTyping();
     const metadata = raw && typeof raw === 'object' && raw.metadata && typeof raw.metadata === 'object' ? raw.metadata : {};
-    const rendered = renderBotMessage(raw);
+    const { rendered, drafted } = renderBotMessage(raw, metadata);
     if (metadata.forceOpen === true) {
       // A proactive offer: open, but do not pull focus away from the page.
       setOpen(true, { focus: false });
     } else if (metadata.forceClose === true) {
       setOpen(false, { focus: false });
-    } else if (rendered && !state.open) {
+    } else if (rendered && !drafted && !state.open) {
       setUnread(state.unread + 1);
     }
+    if (metadata.domHighlight !== undefined && metadata.domHighlight !== null) {
+      const text = raw && typeof raw === 'object' && typeof raw.text === 'string' ? raw.text : '';
+      showHighlight(metadata.domHighlight, text);
+    }
+  }
+
+  // ---- streamed answers (bot_stream) ----
+  // A streamed answer lives in one draft bubble: created by the first
+  // `replying`, replaced by each later one (its text is the whole answer so
+  // far), and made final by the bot_uttered whose metadata.message_id names it.
+
+  function streamEntry(id) {
+    let entry = state.streams.get(id);
+    if (!entry) {
+      entry = { bubble: null, text: '', completed: false, final: false };
+      state.streams.set(id, entry);
+      // A Map iterates in insertion order: forget the oldest answers first.
+      while (state.streams.size > MAX_STREAMS) state.streams.delete(state.streams.keys().next().value);
+    }
+    return entry;
+  }
+
+  function showDraft(id, entry, text) {
+    if (!entry.bubble) {
+      // aria-busy: screen readers wait for the final text instead of reading
+      // every partial one out of the live log.
+      entry.bubble = el(doc, 'div', {
+        className: 'copilot-msg copilot-bot copilot-draft',
+        'data-message-id': id,
+        'aria-busy': 'true',
+      });
+      fillBubble(entry.bubble, text);
+      appendToLog(entry.bubble);
+      // The answer is counted once, here; its final form replaces this bubble.
+      if (!state.open) setUnread(state.unread + 1);
+    } else {
+      // Follow the growing text only when the reader is at the end already.
+      const atEnd = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 48;
+      fillBubble(entry.bubble, text);
+      if (atEnd) scrollToEnd();
+    }
+    entry.text = text;
+  }
+
+  function onBotStream(raw) {
+    if (!raw || typeof raw !== 'object') return;
+    const id = raw.message_id === undefined || raw.message_id === null ? '' : String(raw.message_id);
+    if (!id) return;
+    const text = typeof raw.text === 'string' ? raw.text : '';
+    const entry = streamEntry(id);
+    // Late or out-of-order steps of an answer that is already complete.
+    if (entry.completed || entry.final) return;
+    if (raw.status === 'thinking') {
+      if (!entry.bubble) showTyping(THINKING_LABEL);
+    } else if (raw.status === 'replying') {
+      // An older, shorter step arriving after a newer one would shrink the text.
+      if (text.trim() === '' || (text.length < entry.text.length && entry.text.startsWith(text))) return;
+      hideTyping();
+      showDraft(id, entry, text);
+    } else if (raw.status === 'complete') {
+      entry.completed = true;
+      hideTyping();
+      if (text.trim() !== '' && text !== entry.text) showDraft(id, entry, text);
+    }
+    // Other statuses (from a newer server) are ignored.
+  }
+
+  /**
+   * Puts the final text of the streamed answer `id` into its draft bubble.
+   * Returns false when there is no draft to finalise (the caller renders the
+   * payload as a new message).
+   */
+  function finaliseDraft(rawId, text) {
+    if (rawId === undefined || rawId === null || rawId === '') return false;
+    const id = String(rawId);
+    const entry = streamEntry(id);
+    const draft = entry.final ? null : entry.bubble;
+    entry.final = true; // whatever comes for it later is stale
+    if (!draft) return false;
+    if (text !== null) fillBubble(draft, text);
+    draft.classList.remove('copilot-draft');
+    draft.removeAttribute('aria-busy');
+    return true;
+  }
+
+  // ---- "show me": metadata.domHighlight ----
+  // rasa-webchat 1.x's shape: {selector, style?: 'custom'|'class', css?,
+  // tooltipPlacement?, tooltipClose?}, plus `tooltip` (text shown instead of the
+  // message's). The element is outlined, scrolled to, and labelled with a small
+  // tooltip until it is clicked, another highlight comes, or HIGHLIGHT_MS pass.
+
+  function clearHighlight() {
+    const h = state.highlight;
+    if (!h) return;
+    state.highlight = null;
+    clearTimeout(h.timer);
+    cancelAnimationFrame(h.frame);
+    for (const undo of h.undo.reverse()) undo();
+    if (h.tooltip) h.tooltip.remove();
+  }
+
+  /** Marks `target` as rasa-webchat would; returns how to undo it. */
+  function markTarget(target, spec) {
+    if (spec.style === 'custom' && typeof spec.css === 'string') {
+      // Added to the element's own inline style (rasa-webchat replaces it),
+      // so clearing the highlight gives the page its style back.
+      const before = target.getAttribute('style');
+      target.setAttribute('style', `${before ? `${before};` : ''}${spec.css}`);
+      return () => (before === null ? target.removeAttribute('style') : target.setAttribute('style', before));
+    }
+    if (spec.style === 'class' && typeof spec.css === 'string' && spec.css.trim()) {
+      const names = spec.css.trim().split(/\s+/).filter((name) => !target.classList.contains(name));
+      try {
+        target.classList.add(...names);
+      } catch (_) {
+        console.warn(`[copilot] domHighlight: ${JSON.stringify(spec.css)} is not a list of class names`);
+        return () => {};
+      }
+      return () => target.classList.remove(...names);
+    }
+    // The page's elements do not inherit the widget's colour properties, so
+    // the highlight colour is copied onto the element.
+    const computed = getComputedStyle(root);
+    const colours = {
+      '--copilot-highlight': computed.getPropertyValue('--copilot-primary').trim(),
+      '--copilot-highlight-ring': computed.getPropertyValue('--copilot-primary-ring').trim(),
+    };
+    const before = {};
+    for (const [name, value] of Object.entries(colours)) {
+      before[name] = target.style.getPropertyValue(name);
+      if (value) target.style.setProperty(name, value);
+    }
+    const added = !target.classList.contains(HIGHLIGHT_CLASS);
+    target.classList.add(HIGHLIGHT_CLASS);
+    return () => {
+      if (added) target.classList.remove(HIGHLIGHT_CLASS);
+      for (const [name, value] of Object.entries(before)) {
+        if (value) target.style.setProperty(name, value);
+        else target.style.removeProperty(name);
+      }
+      if (target.getAttribute('style') === '') target.removeAttribute('style');
+    };
+  }
+
+  function placeTooltip(target, tooltip, arrow, placement) {
+    const r = target.getBoundingClientRect();
+    const vw = doc.documentElement.clientWidth;
+    const vh = doc.documentElement.clientHeight;
+    const tw = tooltip.offsetWidth;
+    const th = tooltip.offsetHeight;
+    let side = placement;
+    if (side === 'bottom' && r.bottom + TOOLTIP_GAP + th > vh && r.top - TOOLTIP_GAP - th >= 0) side = 'top';
+    if (side === 'top' && r.top - TOOLTIP_GAP - th < 0) side = 'bottom';
+    if (side === 'left' && r.left - TOOLTIP_GAP - tw < 0) side = 'bottom';
+    if (side === 'right' && r.right + TOOLTIP_GAP + tw > vw) side = 'bottom';
+    let top;
+    let left;
+    if (side === 'top' || side === 'bottom') {
+      top = side === 'top' ? r.top - TOOLTIP_GAP - th : r.bottom + TOOLTIP_GAP;
+      left = r.left + r.width / 2 - tw / 2;
+    } else {
+      top = r.top + r.height / 2 - th / 2;
+      left = side === 'left' ? r.left - TOOLTIP_GAP - tw : r.right + TOOLTIP_GAP;
+    }
+    const clamp = (v, lo, hi) => Math.max(lo, Math.min(v, Math.max(lo, hi)));
+    left = clamp(left, 8, vw - tw - 8);
+    top = clamp(top, 8, vh - th - 8);
+    tooltip.style.left = `${Math.round(left)}px`;
+    tooltip.style.top = `${Math.round(top)}px`;
+    tooltip.setAttribute('data-side', side);
+    // The arrow points at the element's centre even when the tooltip is clamped.
+    if (side === 'top' || side === 'bottom') {
+      arrow.style.top = '';
+      arrow.style.left = `${Math.round(clamp(r.left + r.width / 2 - left - 5, 10, tw - 20))}px`;
+    } else {
+      arrow.style.left = '';
+      arrow.style.top = `${Math.round(clamp(r.top + r.height / 2 - top - 5, 10, th - 20))}px`;
+    }
+  }
+
+  function showHighlight(spec, messageText) {
+    clearHighlight();
+    if (!spec || typeof spec !== 'object' || typeof spec.selector !== 'string' || !spec.selector.trim()) {
+      console.warn('[copilot] domHighlight without a selector: ignored');
+      return;
+    }
+    let target = null;
+    try {
+      target = doc.querySelector(spec.selector);
+    } catch (_) {
+      console.warn(`[copilot] domHighlight: ${JSON.stringify(spec.selector)} is not a valid selector`);
+      return;
+    }
+    if (!target) {
+      console.warn(`[copilot] domHighlight: nothing on this page matches ${JSON.stringify(spec.selector)}`);
+      return;
+    }
+    const h = { target, undo: [], tooltip: null, timer: null, frame: 0 };
+    state.highlight = h;
+    h.undo.push(markTarget(target, spec));
+
+    const inView = (r) => r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
+    // Instant, not smooth: the tooltip and the panel check below need the
+    // element's final position.
+    if (!inView(target.getBoundingClientRect()) && typeof target.scrollIntoView === 'function') {
+      target.scrollIntoView({ block: 'center', inline: 'nearest' });
+    }
+    // Shown is the point: when the open panel covers the element (always on
+    // phones, where it is full screen), step aside. The launcher brings it back.
+    if (state.open) {
+      const p = panel.getBoundingClientRect();
+      const r = target.getBoundingClientRect();
+      if (r.left < p.right && r.right > p.left && r.top < p.bottom && r.bottom > p.top) setOpen(false);
+    }
+
+    const tipText = typeof spec.tooltip === 'string' && spec.tooltip.trim() ? spec.tooltip : messageText;
+    if (tipText && tipText.trim()) {
+      const body = el(doc, 'div', { className: 'copilot-tooltip-body' });
+      body.appendChild(renderMarkdown(doc, tipText));
+      const dismiss = el(doc, 'button', { type: 'button', className: 'copilot-tooltip-close', 'aria-label': 'Dismiss' }, [
+        svgIcon(doc, 'close'),
+      ]);
+      const arrow = el(doc, 'span', { className: 'copilot-tooltip-arrow', 'aria-hidden': 'true' });
+      const tooltip = el(doc, 'div', { id: 'copilot-tooltip', className: 'copilot-tooltip', role: 'note' }, [
+        arrow,
+        body,
+        dismiss,
+      ]);
+      root.appendChild(tooltip);
+      h.tooltip = tooltip;
+      const describedBy = target.getAttribute('aria-describedby');
+      target.setAttribute('aria-describedby', describedBy ? `${describedBy} copilot-tooltip` : 'copilot-tooltip');
+      h.undo.push(() =>
+        describedBy === null ? target.removeAttribute('aria-describedby') : target.setAttribute('aria-describedby', describedBy),
+      );
+      const placement = ['top', 'bottom', 'left', 'right'].find(
+        (side) => typeof spec.tooltipPlacement === 'string' && spec.tooltipPlacement.startsWith(side),
+      ) || 'bottom';
+      const place = () => {
+        h.frame = 0;
+        if (!target.isConnected) clearHighlight();
+        else placeTooltip(target, tooltip, arrow, placement);
+      };
+      const schedule = () => {
+        if (!h.frame) h.frame = requestAnimationFrame(place);
+      };
+      place();
+      window.addEventListener('scroll', schedule, { capture: true, passive: true });
+      window.addEventListener('resize', schedule, { passive: true });
+      h.undo.push(() => {
+        window.removeEventListener('scroll', schedule, { capture: true });
+        window.removeEventListener('resize', schedule);
+      });
+      dismiss.addEventListener('click', () => {
+        clearHighlight();
+        // rasa-webchat sends `/<tooltipClose>` (an intent) when its tooltip is closed.
+        if (typeof spec.tooltipClose === 'string' && spec.tooltipClose.trim()) sendSilently(`/${spec.tooltipClose.trim()}`);
+      });
+    }
+    const onTargetClick = () => clearHighlight();
+    target.addEventListener('click', onTargetClick);
+    h.undo.push(() => target.removeEventListener('click', onTargetClick));
+    h.timer = setTimeout(() => {
+      if (state.highlight === h) clearHighlight();
+    }, HIGHLIGHT_MS);
   }
 
   // ---- protocol ----
@@ -438,9 +738,12 @@ function createWidget(cfg) {
   if (cfg.socketPath) ioOptions.path = cfg.socketPath;
   const socket = io(cfg.serverUrl, ioOptions);
 
+  // What the server reads from customData besides the identity: `stream` asks
+  // for bot_stream steps (servers that do not know it ignore it).
+  const customData = cfg.stream ? { ...identity, stream: true } : { ...identity };
+
   function emitUtterance(message) {
     // Every message repeats the identity, as rasa-webchat's customData does.
-    const customData = { ...identity };
     socket.emit(EVT_USER_UTTERED, { message, session_id: state.sessionId, customData });
   }
 
@@ -460,12 +763,19 @@ function createWidget(cfg) {
     return true;
   }
 
+  /** Sends a payload without showing it, as rasa-webchat does for tooltipClose. */
+  function sendSilently(payload) {
+    if (state.destroyed) return;
+    if (state.confirmed && socket.connected) emitUtterance(payload);
+    else state.queue.push(payload);
+  }
+
   socket.on('connect', () => {
     state.socketConnected = true;
     state.everConnected = true;
     state.confirmed = false;
     updateConnectionView();
-    socket.emit(EVT_SESSION_REQUEST, { session_id: state.sessionId || null, customData: identity });
+    socket.emit(EVT_SESSION_REQUEST, { session_id: state.sessionId || null, customData });
   });
   socket.on(EVT_SESSION_CONFIRM, (payload) => {
     let id = null;
@@ -479,6 +789,7 @@ function createWidget(cfg) {
     flushQueue();
   });
   socket.on(EVT_BOT_UTTERED, onBotUttered);
+  socket.on(EVT_BOT_STREAM, onBotStream);
   socket.on('disconnect', (reason) => {
     state.socketConnected = false;
     state.confirmed = false;
@@ -546,6 +857,7 @@ function createWidget(cfg) {
     destroy() {
       state.destroyed = true;
       hideTyping();
+      clearHighlight();
       socket.close();
       root.remove();
       doc.removeEventListener('DOMContentLoaded', attach);
@@ -561,7 +873,7 @@ function createWidget(cfg) {
  *
  * @param {{serverUrl: string, userId: string, userHash?: string, productId?: string, title?: string,
  *          colors?: {primary?: string, background?: string, text?: string},
- *          open?: boolean, socketPath?: string, placeholder?: string}} config
+ *          open?: boolean, socketPath?: string, placeholder?: string, stream?: boolean}} config
  */
 export function mount(config) {
   const cfg = normaliseConfig(config);

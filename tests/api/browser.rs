@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::helpers::spawn_app;
+use crate::fake_llm::{Behaviour, FakeLlm};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with_llm};
 
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -69,24 +70,45 @@ fn browser_ready(test: &str, packages: &[&str]) -> Option<PathBuf> {
     None
 }
 
-/// Runs `tests/browser/e2e.mjs --only <scenario>` against `server`, checks that
-/// it passed and wrote `screenshots`, and returns its stdout.
-async fn run_e2e(server: &str, scenario: &str, chromium: &Path, screenshots: &[&str]) -> String {
+/// One run of `tests/browser/e2e.mjs`.
+struct Scenario<'a> {
+    /// Its `--only` name.
+    name: &'a str,
+    /// Files it must write to `test-output/browser/`.
+    screenshots: &'a [&'a str],
+    /// The whole answer the fake LLM streams (`--expect-text`), for the
+    /// scenarios that need one.
+    expect_text: Option<&'a str>,
+}
+
+/// Runs `scenario` against `server`, checks that it passed and wrote its
+/// screenshots, and returns its stdout.
+async fn run_e2e(server: &str, chromium: &Path, scenario: &Scenario<'_>) -> String {
+    let Scenario {
+        name: scenario,
+        screenshots,
+        expect_text,
+    } = *scenario;
     let out = root().join("test-output/browser");
     std::fs::create_dir_all(&out).expect("create test-output/browser");
     for name in screenshots {
         let _ = std::fs::remove_file(out.join(name));
     }
+    let mut command = Command::new("node");
+    command
+        .arg(root().join("tests/browser/e2e.mjs"))
+        .arg("--server")
+        .arg(server)
+        .arg("--out")
+        .arg(&out)
+        .arg("--only")
+        .arg(scenario);
+    if let Some(text) = expect_text {
+        command.arg("--expect-text").arg(text);
+    }
     let output = tokio::time::timeout(
         Duration::from_secs(120),
-        Command::new("node")
-            .arg(root().join("tests/browser/e2e.mjs"))
-            .arg("--server")
-            .arg(server)
-            .arg("--out")
-            .arg(&out)
-            .arg("--only")
-            .arg(scenario)
+        command
             .env("COPILOT_CHROMIUM", chromium)
             .current_dir(root())
             .stdin(Stdio::null())
@@ -125,9 +147,12 @@ async fn the_demo_app_captures_clicks_and_the_widget_answers_from_them() {
     let app = spawn_app().await;
     run_e2e(
         &app.address,
-        "demo",
         &chromium,
-        &["demo-widget.png", "demo-widget-phone.png"],
+        &Scenario {
+            name: "demo",
+            screenshots: &["demo-widget.png", "demo-widget-phone.png"],
+            expect_text: None,
+        },
     )
     .await;
     let context = app.context("demo_user").await;
@@ -147,7 +172,16 @@ async fn rasa_webchat_works_against_the_server_unchanged() {
     };
     // e2e.mjs delivers tests/fixtures/posthog-webhook-autocapture.json itself.
     let app = spawn_app().await;
-    run_e2e(&app.address, "webchat", &chromium, &["rasa-webchat.png"]).await;
+    run_e2e(
+        &app.address,
+        &chromium,
+        &Scenario {
+            name: "webchat",
+            screenshots: &["rasa-webchat.png"],
+            expect_text: None,
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -159,13 +193,122 @@ async fn the_demo_offers_bulk_edit_after_three_single_edits() {
         return;
     };
     // e2e.mjs edits rows 1-3 with the widget closed; the server must push the
-    // bulk-edit offer (forceOpen) and answer its "Show me bulk edit" chip.
+    // bulk-edit offer (forceOpen) and answer its "Show me bulk edit" chip with
+    // a domHighlight of the demo's "Bulk edit" button.
     let app = spawn_app().await;
     run_e2e(
         &app.address,
-        "proactive",
         &chromium,
-        &["proactive-offer.png", "proactive-answer.png"],
+        &Scenario {
+            name: "proactive",
+            screenshots: &[
+                "proactive-offer.png",
+                "proactive-answer.png",
+                "proactive-highlight.png",
+            ],
+            expect_text: None,
+        },
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_widget_links_the_help_page_an_offline_answer_comes_from() {
+    let Some(chromium) = browser_ready(
+        "the_widget_links_the_help_page_an_offline_answer_comes_from",
+        &["playwright-core"],
+    ) else {
+        return;
+    };
+    // No LLM: the answer is the best section of knowledge/demo/, with its source.
+    let app = spawn_app().await;
+    run_e2e(
+        &app.address,
+        &chromium,
+        &Scenario {
+            name: "citations",
+            screenshots: &["citations.png"],
+            expect_text: None,
+        },
+    )
+    .await;
+}
+
+/// What the streaming fake LLM writes, one chunk every 300 ms.
+const STREAMED: [&str; 5] = [
+    "Open ",
+    "the project, ",
+    "click 'Edit', ",
+    "pick a new priority ",
+    "and click 'Save changes'.",
+];
+
+/// The app with a fake LLM that streams [`STREAMED`].
+async fn spawn_app_with_streaming_llm() -> (FakeLlm, TestApp) {
+    let fake = FakeLlm::start(Behaviour::Stream {
+        chunks: STREAMED.iter().map(|c| (*c).to_owned()).collect(),
+        every: Duration::from_millis(300),
+    })
+    .await;
+    // Writing the answer takes 1.5 s, more than the helper's 1 s timeout.
+    let app = spawn_app_with_llm(&fake, |s| s.llm.timeout_ms = 10_000).await;
+    (fake, app)
+}
+
+/// Checks the fake was asked `turns` times, each time for a stream it was let finish.
+fn assert_streamed(fake: &FakeLlm, turns: usize) {
+    let asked = fake.chat_requests();
+    assert_eq!(asked.len(), turns, "one LLM call per question: {asked:?}");
+    assert!(
+        asked.iter().all(|r| r["stream"] == true),
+        "every answer was asked for as a stream: {asked:?}"
+    );
+    assert_eq!(fake.cancelled(), 0, "no stream was cut off");
+}
+
+#[tokio::test]
+async fn the_widget_shows_an_answer_as_it_is_written_then_once_whole() {
+    let Some(chromium) = browser_ready(
+        "the_widget_shows_an_answer_as_it_is_written_then_once_whole",
+        &["playwright-core"],
+    ) else {
+        return;
+    };
+    let (fake, app) = spawn_app_with_streaming_llm().await;
+    let answer = STREAMED.concat();
+    // e2e.mjs asks twice: with the panel open, then closed (the unread badge).
+    run_e2e(
+        &app.address,
+        &chromium,
+        &Scenario {
+            name: "stream",
+            screenshots: &["stream-draft.png", "stream-final.png"],
+            expect_text: Some(&answer),
+        },
+    )
+    .await;
+    assert_streamed(&fake, 2);
+}
+
+#[tokio::test]
+async fn rasa_webchat_asking_for_a_stream_still_shows_one_whole_answer() {
+    let Some(chromium) = browser_ready(
+        "rasa_webchat_asking_for_a_stream_still_shows_one_whole_answer",
+        &["playwright-core", "rasa-webchat"],
+    ) else {
+        return;
+    };
+    let (fake, app) = spawn_app_with_streaming_llm().await;
+    let answer = STREAMED.concat();
+    run_e2e(
+        &app.address,
+        &chromium,
+        &Scenario {
+            name: "webchat-stream",
+            screenshots: &["rasa-webchat-stream.png"],
+            expect_text: Some(&answer),
+        },
+    )
+    .await;
+    assert_streamed(&fake, 1);
 }

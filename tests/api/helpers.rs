@@ -246,6 +246,7 @@ pub fn product(id: &str, webhook_secret: &str) -> copilot_server::config::Produc
         identity_secret: None,
         identity_required: None,
         allowed_origins: None,
+        knowledge_dir: None,
     }
 }
 

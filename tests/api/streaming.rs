@@ -330,7 +330,7 @@ async fn reply_streams_with_stream_true_and_ends_with_the_usual_body() {
 }
 
 #[tokio::test]
-async fn offline_a_live_turn_thinks_then_completes_with_nothing_drafted() {
+async fn offline_the_grounded_answer_is_the_drafted_message_and_a_canned_one_is_not() {
     let app = spawn_app().await;
     let response = reqwest::Client::new()
         .get(app.url("/reply/user_42"))
@@ -340,17 +340,39 @@ async fn offline_a_live_turn_thinks_then_completes_with_nothing_drafted() {
         .await
         .unwrap();
     let events = sse_events(response).await;
-    assert_eq!(
-        statuses(&events),
-        ["thinking", "complete", "reply"],
+    let steps = statuses(&events);
+    assert!(
+        steps == ["thinking", "complete", "reply"]
+            || steps == ["thinking", "replying", "complete", "reply"],
         "{events:#?}"
     );
-    assert_eq!(events[1].1["text"], "", "nothing was drafted");
-    let reply = events[2].1["reply"].as_str().unwrap();
+    let (_, reply) = events.last().unwrap();
+    let reply = reply["reply"].as_str().unwrap();
     assert!(
         reply.contains("Archive"),
         "answered from the help pages: {reply}"
     );
+    let (_, complete) = &events[events.len() - 2];
+    assert_eq!(complete["text"], reply, "the whole answer, in one message");
+
+    // A canned response is not a draft: complete says nothing.
+    let mut socket = SocketClient::connect(&app.address, None).await.unwrap();
+    socket.start_session(Some("canned-1")).await;
+    socket
+        .say_with(
+            "canned-1",
+            json!({"userId": "user_42", "stream": true}),
+            "hello",
+        )
+        .await;
+    let events = live_turn_events(&mut socket).await;
+    assert_eq!(
+        statuses(&events),
+        ["thinking", "complete", "bot_uttered"],
+        "{events:#?}"
+    );
+    assert_eq!(events[1].1["text"], "");
+    assert!(events[2].1.get("metadata").is_none(), "{events:#?}");
 }
 
 #[tokio::test]

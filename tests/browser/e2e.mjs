@@ -2,7 +2,7 @@
 // End-to-end browser tests for copilot-server, driven by playwright-core and a
 // system Chromium (never `npx playwright install`).
 //
-//   node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only demo|webchat|proactive]
+//   node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only <scenario>] [--expect-text <text>]
 //
 // Scenarios:
 //   webchat  rasa-webchat 1.0.1, unchanged, served from this script's own
@@ -16,7 +16,20 @@
 //            change the priority, "Save changes" on rows 1-3) make the server push
 //            a bulk-edit offer over the socket (metadata.forceOpen), so the panel
 //            opens by itself; its "Show me bulk edit" chip gets an answer naming
-//            "Apply to selected". Console errors fail it.
+//            "Apply to selected" whose metadata.domHighlight outlines the toolbar's
+//            #bulk-edit-button, uncovered, with a tooltip beside it; clicking the
+//            button (after ticking a row) removes both. Console errors fail it.
+//   citations the demo app against a server without an LLM: "how do I archive a
+//            project?" is answered from knowledge/demo/ and cites its page as a
+//            link that opens in a new tab (target=_blank, rel=noopener).
+//   stream   (needs a server whose LLM streams `--expect-text` in several chunks)
+//            the demo's widget asks a question no intent covers: the thinking
+//            indicator shows, one draft bubble grows through at least two partial
+//            texts, and ends as exactly one bot bubble with the whole text; asked
+//            again with the panel closed, the badge counts one unread per bubble.
+//   webchat-stream (same server) rasa-webchat with customData.stream = true gets
+//            bot_stream events it does not know, and renders the answer once,
+//            whole: no partial or duplicate messages.
 //
 // Env: COPILOT_CHROMIUM (default /usr/bin/chromium).
 // Prints one `PASS <scenario>` / `FAIL <scenario>: <reason>` line per scenario and
@@ -32,14 +45,18 @@ const ROOT = path.resolve(HERE, '..', '..');
 const WEBCHAT_LIB = path.join(ROOT, 'node_modules', 'rasa-webchat', 'lib');
 const FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'posthog-webhook-autocapture.json');
 const WEBHOOK_SECRET = 'demo-secret-change-me';
-const SCENARIOS = ['demo', 'webchat', 'proactive'];
+// Scenarios for a server without an LLM; the default set.
+const PLAIN_SCENARIOS = ['demo', 'webchat', 'proactive', 'citations'];
+// Scenarios for a server whose fake LLM streams `--expect-text`; --only picks one.
+const STREAM_SCENARIOS = ['stream', 'webchat-stream'];
+const SCENARIOS = [...PLAIN_SCENARIOS, ...STREAM_SCENARIOS];
 const OVERALL_MS = 90_000;
 const STARTED = Date.now();
 
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const args = { server: null, out: null, only: null };
+  const args = { server: null, out: null, only: null, expectText: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -50,19 +67,23 @@ function parseArgs(argv) {
     if (a === '--server') args.server = value();
     else if (a === '--out') args.out = value();
     else if (a === '--only') args.only = value();
+    else if (a === '--expect-text') args.expectText = value();
     else if (a === '-h' || a === '--help') usage();
     else usage(`unknown argument ${a}`);
   }
   if (!args.server) usage('--server is required');
   if (!args.out) usage('--out is required');
   if (args.only && !SCENARIOS.includes(args.only)) usage(`--only must be one of ${SCENARIOS.join(', ')}, got ${args.only}`);
+  if (STREAM_SCENARIOS.includes(args.only) && !args.expectText) usage(`--only ${args.only} needs --expect-text (the streamed answer)`);
   args.server = args.server.replace(/\/+$/, '');
   return args;
 }
 
 function usage(problem) {
   if (problem) console.error(`e2e.mjs: ${problem}`);
-  console.error('usage: node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only demo|webchat|proactive]');
+  console.error(
+    `usage: node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only ${SCENARIOS.join('|')}] [--expect-text <text>]`
+  );
   process.exit(2);
 }
 
@@ -530,6 +551,60 @@ const OFFER_TEXT = 'Bulk edit can change many at once';
 const OFFER_CHIPS = ['Show me bulk edit', 'No thanks'];
 const ANSWER_TEXT = 'Apply to selected';
 const PROACTIVE_EDITS = 3;
+// What the "Show me bulk edit" answer points at (its metadata.domHighlight).
+const HIGHLIGHT = {
+  target: '#bulk-edit-button',
+  cls: 'copilot-dom-highlight',
+  tooltip: '#copilot-root .copilot-tooltip',
+};
+
+/** The highlight's state as the page shows it, for assertions and failure messages. */
+function readHighlight(page) {
+  return page.evaluate(({ target, cls, tooltip }) => {
+    const rect = (el) => {
+      const r = el.getBoundingClientRect();
+      return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height };
+    };
+    // What a user would see at the centre of `el`: itself, or what covers it.
+    const uncovered = (el) => {
+      const r = el.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      return Boolean(hit && (hit === el || el.contains(hit)));
+    };
+    const button = document.querySelector(target);
+    const tip = document.querySelector(tooltip);
+    const out = { button: null, tooltip: null, viewport: { width: innerWidth, height: innerHeight } };
+    if (button) {
+      const style = getComputedStyle(button);
+      out.button = {
+        highlighted: button.classList.contains(cls),
+        hidden: button.hidden,
+        disabled: button.disabled,
+        outline: `${style.outlineStyle} ${style.outlineWidth}`,
+        outlineWidth: parseFloat(style.outlineWidth) || 0,
+        rect: rect(button),
+        uncovered: uncovered(button),
+      };
+    }
+    if (tip) {
+      const style = getComputedStyle(tip);
+      out.tooltip = {
+        text: tip.textContent.trim(),
+        shown: style.display !== 'none' && style.visibility !== 'hidden' && Number(style.opacity) > 0,
+        rect: rect(tip),
+        uncovered: uncovered(tip),
+      };
+    }
+    return out;
+  }, HIGHLIGHT);
+}
+
+/** Gap in px between two rects (0 when they touch or overlap). */
+function rectGap(a, b) {
+  const dx = Math.max(0, b.left - a.right, a.left - b.right);
+  const dy = Math.max(0, b.top - a.bottom, a.top - b.bottom);
+  return Math.hypot(dx, dy);
+}
 
 /**
  * How many clicks on "Save changes" a user's context text shows: one per raw
@@ -554,6 +629,7 @@ async function scenarioProactive(browser) {
   const S = 'proactive';
   const offerShot = path.join(args.out, 'proactive-offer.png');
   const answerShot = path.join(args.out, 'proactive-answer.png');
+  const highlightShot = path.join(args.out, 'proactive-highlight.png');
   const errors = [];
   const consoleLines = [];
   const blocked = [];
@@ -575,6 +651,17 @@ async function scenarioProactive(browser) {
   page.on('response', (r) => {
     if (r.status() >= 400 && !/favicon/i.test(r.url())) failedRequests.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
   });
+  // The last bot_uttered frames off the socket, to tell a server that sent no
+  // domHighlight from a widget that ignored it.
+  const botFrames = [];
+  page.on('websocket', (ws) =>
+    ws.on('framereceived', (f) => {
+      const data = typeof f.payload === 'string' ? f.payload : '';
+      if (!data.includes('bot_uttered')) return;
+      botFrames.push(data.slice(0, 600));
+      if (botFrames.length > 5) botFrames.shift();
+    })
+  );
   const panel = page.locator(DEMO.panel);
   const botTexts = () => page.locator(DEMO.botMsg).allTextContents();
 
@@ -713,10 +800,71 @@ async function scenarioProactive(browser) {
 
     await step(S, `screenshot ${answerShot}`, () => page.screenshot({ path: answerShot, timeout: 10_000 }));
 
+    await step(S, `the answer highlights ${HIGHLIGHT.target}: outlined, disabled but visible, uncovered, with a tooltip beside it`, async () => {
+      try {
+        await page.waitForFunction(
+          ({ target, cls }) => {
+            const el = document.querySelector(target);
+            return Boolean(el && el.classList.contains(cls));
+          },
+          HIGHLIGHT,
+          { timeout: 5_000, polling: 100 }
+        );
+      } catch {
+        fail(
+          `${HIGHLIGHT.target} never got .${HIGHLIGHT.cls} (metadata.domHighlight not sent, or not acted on); ` +
+            `state: ${JSON.stringify(await readHighlight(page))}; last bot_uttered frames: ${JSON.stringify(botFrames)}`
+        );
+      }
+      const h = await readHighlight(page);
+      const b = h.button;
+      if (b.hidden || b.rect.width === 0) fail(`${HIGHLIGHT.target} is highlighted but not shown: ${JSON.stringify(b)}`);
+      if (!b.disabled) fail(`${HIGHLIGHT.target} should be disabled while no row is ticked: ${JSON.stringify(b)}`);
+      if (b.outlineWidth < 2 || b.outline.startsWith('none')) fail(`${HIGHLIGHT.target} has no visible outline: ${JSON.stringify(b)}`);
+      if (b.rect.top < 0 || b.rect.bottom > h.viewport.height) fail(`${HIGHLIGHT.target} is not scrolled into view: ${JSON.stringify(h)}`);
+      if (!b.uncovered) fail(`${HIGHLIGHT.target} is covered (by the chat panel?): ${JSON.stringify(h)}`);
+      const t = h.tooltip;
+      if (!t) fail(`no ${HIGHLIGHT.tooltip} next to the highlighted button: ${JSON.stringify(h)}`);
+      if (!t.shown || t.rect.width === 0 || !t.text) fail(`the tooltip is not shown or empty: ${JSON.stringify(t)}`);
+      if (!t.uncovered) fail(`the tooltip is covered: ${JSON.stringify(h)}`);
+      const gap = rectGap(t.rect, b.rect);
+      if (gap > 40) fail(`the tooltip is ${Math.round(gap)} px from the button, not beside it: ${JSON.stringify(h)}`);
+      log(S, `highlighted (${b.outline}); tooltip ${JSON.stringify(t.text)} ${Math.round(gap)} px away; panel open: ${await panel.isVisible()}`);
+    });
+
+    // Animations stopped: the tooltip's fade-in and the outline's pulse would
+    // otherwise be caught half-way.
+    await step(S, `screenshot ${highlightShot}`, () =>
+      page.screenshot({ path: highlightShot, timeout: 10_000, animations: 'disabled' })
+    );
+
+    await step(S, `tick a row and click the highlighted ${HIGHLIGHT.target}: the highlight and its tooltip go`, async () => {
+      await page.locator('tbody .row-check').first().check({ timeout: 5_000 });
+      try {
+        await page.waitForFunction((sel) => !document.querySelector(sel).disabled, HIGHLIGHT.target, { timeout: 5_000, polling: 100 });
+      } catch {
+        fail(`${HIGHLIGHT.target} stayed disabled after ticking a row`);
+      }
+      await page.locator(HIGHLIGHT.target).click({ timeout: 5_000 });
+      try {
+        await page.waitForFunction(
+          ({ target, cls, tooltip }) => !document.querySelector(target).classList.contains(cls) && !document.querySelector(tooltip),
+          HIGHLIGHT,
+          { timeout: 5_000, polling: 100 }
+        );
+      } catch {
+        fail(`the highlight stayed after clicking ${HIGHLIGHT.target}: ${JSON.stringify(await readHighlight(page))}`);
+      }
+      await page.keyboard.press('Escape');
+    });
+
     if (errors.length) {
       fail(`browser console/page errors during the proactive scenario:\n  ${errors.join('\n  ')}`);
     }
-    return { ok: true, detail: 'three single edits brought a forced-open bulk-edit offer, and its chip was answered' };
+    return {
+      ok: true,
+      detail: 'three single edits brought a forced-open bulk-edit offer; its chip was answered and "Bulk edit" highlighted',
+    };
   } catch (e) {
     await page.screenshot({ path: path.join(args.out, 'proactive-failure.png'), timeout: 5_000 }).catch(() => {});
     if (errors.length && !(e.message || '').includes('browser console/page errors')) {
@@ -731,11 +879,407 @@ async function scenarioProactive(browser) {
   }
 }
 
+// ---------------------------------------------------------------- shared: the demo page with our widget
+
+/** A fresh demo page in its own context, recording console errors and failed or blocked requests. */
+async function newDemoPage(browser, S) {
+  const errors = [];
+  const consoleLines = [];
+  const blocked = [];
+  const failedRequests = [];
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: USER_AGENT });
+  await blockExternal(context, blocked);
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    consoleLines.push(`${m.type()}: ${m.text()}`);
+    if (m.type() === 'error' && !isIgnorableConsole(m)) {
+      const where = m.location() && m.location().url ? ` (${m.location().url})` : '';
+      errors.push(`console.error: ${m.text()}${where}`);
+    }
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    if (!/favicon/i.test(r.url())) failedRequests.push(`${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !/favicon/i.test(r.url())) failedRequests.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
+  });
+  return {
+    context,
+    page,
+    /** Fails the scenario when the browser logged errors. */
+    checkErrors() {
+      if (errors.length) fail(`browser console/page errors during the ${S} scenario:\n  ${errors.join('\n  ')}`);
+    },
+    /** After a failure: a screenshot and whatever the browser said. */
+    async report(e) {
+      await page.screenshot({ path: path.join(args.out, `${S}-failure.png`), timeout: 5_000 }).catch(() => {});
+      if (errors.length && !(e.message || '').includes('browser console/page errors')) {
+        console.log(`[${S}] browser errors so far:\n  ${errors.join('\n  ')}`);
+      }
+      if (failedRequests.length) console.log(`[${S}] failed requests:\n  ${failedRequests.join('\n  ')}`);
+      if (blocked.length) console.log(`[${S}] blocked external (non-loopback) requests:\n  ${blocked.join('\n  ')}`);
+      if (consoleLines.length) console.log(`[${S}] browser console:\n  ${consoleLines.join('\n  ')}`);
+    },
+  };
+}
+
+/** Opens the demo app, waits for the widget's socket, opens the panel. */
+async function openDemoWidget(page, S) {
+  await step(S, `open ${args.server}/`, async () => {
+    const res = await page.goto(`${args.server}/`, { waitUntil: 'load', timeout: 10_000 });
+    if (!res || !res.ok()) fail(`GET ${args.server}/ returned ${res && res.status()}`);
+  });
+  await step(S, 'wait for the widget socket, open the panel', async () => {
+    try {
+      await page.waitForFunction(() => Boolean(window.__demo && window.__demo.widget && window.__demo.widget.connected), null, {
+        timeout: 10_000,
+        polling: 100,
+      });
+    } catch {
+      fail('window.__demo.widget.connected never became true: the widget did not connect to the server');
+    }
+    await page.locator(DEMO.launcher).click({ timeout: 5_000 });
+    await page.locator(DEMO.panel).waitFor({ state: 'visible', timeout: 5_000 });
+    await page.waitForFunction((sel) => !document.querySelector(sel).disabled, DEMO.send, { timeout: 10_000, polling: 100 });
+  });
+}
+
+/** Types `text` into the widget and sends it; returns how many bot bubbles there were before. */
+async function askWidget(page, text) {
+  const before = await page.locator(DEMO.botMsg).count();
+  const input = page.locator(DEMO.input);
+  await input.fill(text, { timeout: 5_000 });
+  await input.press('Enter', { timeout: 5_000 });
+  await page.waitForFunction(
+    (text) => [...document.querySelectorAll('.copilot-msg.copilot-user')].some((e) => e.textContent === text),
+    text,
+    { timeout: 5_000, polling: 100 }
+  );
+  return before;
+}
+
+const squash = (text) => String(text).replace(/\s+/g, ' ').trim();
+
+// ---------------------------------------------------------------- scenario (d): citations
+
+const CITATION_QUESTION = 'how do I archive a project?';
+
+async function scenarioCitations(browser) {
+  const S = 'citations';
+  const shot = path.join(args.out, 'citations.png');
+  const demo = await newDemoPage(browser, S);
+  const { page } = demo;
+  try {
+    await openDemoWidget(page, S);
+    const before = await step(S, `ask "${CITATION_QUESTION}"`, () => askWidget(page, CITATION_QUESTION));
+
+    const found = await step(S, 'wait for a bot answer that links the help page it came from', async () => {
+      try {
+        await page.waitForFunction(
+          ({ sel, before }) => [...document.querySelectorAll(sel)].slice(before).some((b) => b.querySelector('a[href]')),
+          { sel: DEMO.botMsg, before },
+          { timeout: 20_000, polling: 100 }
+        );
+      } catch {
+        fail(`no new ${DEMO.botMsg} with a link within 20 s; bot messages: ${JSON.stringify(await page.locator(DEMO.botMsg).allTextContents())}`);
+      }
+      return page.evaluate(
+        ({ sel, before }) => {
+          const bubbles = [...document.querySelectorAll(sel)].slice(before);
+          const a = bubbles.map((b) => b.querySelector('a[href]')).find(Boolean);
+          return {
+            href: a.getAttribute('href'),
+            target: a.getAttribute('target'),
+            rel: a.getAttribute('rel') || '',
+            text: a.textContent,
+            bubble: a.closest('.copilot-msg').textContent,
+            answer: bubbles.map((b) => b.textContent),
+          };
+        },
+        { sel: DEMO.botMsg, before }
+      );
+    });
+
+    await step(S, 'check the answer and its link', async () => {
+      const all = squash(found.answer.join(' '));
+      if (!/archive/i.test(all)) fail(`the answer is not about archiving: ${JSON.stringify(found.answer)}`);
+      if (!/Sources?:/.test(found.bubble)) {
+        fail(`the link is not in a "Source: [title](url)" line: ${JSON.stringify(found.bubble)}`);
+      }
+      if (!/^https?:\/\//.test(found.href)) fail(`the source link's href is not http(s): ${JSON.stringify(found.href)}`);
+      if (!squash(found.text)) fail('the source link has no text (the page title)');
+      if (found.target !== '_blank') fail(`the source link does not open a new tab: target=${JSON.stringify(found.target)}`);
+      if (!found.rel.split(/\s+/).includes('noopener')) fail(`the source link lacks rel=noopener: rel=${JSON.stringify(found.rel)}`);
+      log(S, `answer: ${JSON.stringify(found.answer)}; link ${JSON.stringify(found.text)} -> ${found.href} (rel ${found.rel})`);
+    });
+
+    await step(S, `screenshot ${shot}`, () => page.screenshot({ path: shot, timeout: 10_000 }));
+    demo.checkErrors();
+    return { ok: true, detail: `answered from the help pages, citing ${found.href}` };
+  } catch (e) {
+    await demo.report(e);
+    throw e;
+  } finally {
+    await demo.context.close().catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------- scenario (e): a streamed answer in our widget
+
+// In intents/nlu.yml's nlu_fallback examples, so it goes to the LLM.
+const STREAM_QUESTION = 'how do i change the priority of a single project?';
+const THINKING_LABEL = 'Copilot is thinking';
+
+/**
+ * Installed in the page before asking: a MutationObserver that notes when the
+ * thinking indicator is shown and every text a draft bubble shows, so no
+ * partial text is missed between two polls.
+ */
+function installStreamRecorder(thinkingLabel) {
+  const rec = { thinking: [], drafts: [] };
+  window.__streamRec = rec;
+  const t0 = performance.now();
+  const root = document.getElementById('copilot-root');
+  const check = () => {
+    const at = Math.round(performance.now() - t0);
+    const typing = root.querySelector('.copilot-typing');
+    if (typing && !typing.hidden && typing.offsetParent !== null && typing.getAttribute('aria-label') === thinkingLabel) {
+      if (rec.thinking.length === 0 || rec.thinking[rec.thinking.length - 1].gone) rec.thinking.push({ at });
+    } else if (rec.thinking.length && !rec.thinking[rec.thinking.length - 1].gone) {
+      rec.thinking[rec.thinking.length - 1].gone = at;
+    }
+    for (const d of root.querySelectorAll('#copilot-messages .copilot-draft')) {
+      const last = rec.drafts[rec.drafts.length - 1];
+      const id = d.getAttribute('data-message-id');
+      if (!last || last.text !== d.textContent || last.id !== id) rec.drafts.push({ at, id, text: d.textContent });
+    }
+  };
+  new MutationObserver(check).observe(root, { subtree: true, childList: true, attributes: true, characterData: true });
+}
+
+/** Waits until no draft is left and one new bubble holds the whole `expected` text. */
+async function waitForFinalAnswer(page, before, expected, what) {
+  try {
+    await page.waitForFunction(
+      ({ sel, before, expected }) =>
+        !document.querySelector('#copilot-messages .copilot-draft') &&
+        [...document.querySelectorAll(sel)].slice(before).some((b) => b.textContent.replace(/\s+/g, ' ').includes(expected)),
+      { sel: DEMO.botMsg, before, expected },
+      { timeout: 20_000, polling: 100 }
+    );
+  } catch {
+    const texts = await page.locator(DEMO.botMsg).allTextContents();
+    fail(`${what}: no final bot bubble with the whole answer ${JSON.stringify(expected)} within 20 s; bot bubbles: ${JSON.stringify(texts.slice(before))}`);
+  }
+}
+
+/** The new bot bubbles since `before`: text, classes, message id. */
+function newBubbles(page, before) {
+  return page.evaluate(
+    ({ sel, before }) =>
+      [...document.querySelectorAll(sel)].slice(before).map((b) => ({
+        text: b.textContent,
+        draft: b.classList.contains('copilot-draft'),
+        busy: b.hasAttribute('aria-busy'),
+        id: b.getAttribute('data-message-id'),
+      })),
+    { sel: DEMO.botMsg, before }
+  );
+}
+
+async function scenarioStream(browser) {
+  const S = 'stream';
+  const draftShot = path.join(args.out, 'stream-draft.png');
+  const finalShot = path.join(args.out, 'stream-final.png');
+  const expected = squash(args.expectText);
+  // The answer's opening words: every bubble of this answer, draft or final, has them.
+  const opening = expected.slice(0, Math.min(12, expected.length));
+  const demo = await newDemoPage(browser, S);
+  const { page } = demo;
+  try {
+    await openDemoWidget(page, S);
+    await page.evaluate(installStreamRecorder, THINKING_LABEL);
+    const before = await step(S, `ask "${STREAM_QUESTION}"`, () => askWidget(page, STREAM_QUESTION));
+
+    await step(S, `wait for the draft bubble, screenshot ${draftShot}`, async () => {
+      try {
+        await page.locator('#copilot-messages .copilot-draft').first().waitFor({ state: 'visible', timeout: 15_000 });
+      } catch {
+        fail(`no .copilot-draft bubble within 15 s (no bot_stream "replying"?); bot bubbles: ${JSON.stringify(await newBubbles(page, before))}`);
+      }
+      await page.screenshot({ path: draftShot, timeout: 10_000 });
+    });
+
+    await step(S, 'wait for the final answer', () => waitForFinalAnswer(page, before, expected, 'first question'));
+    await step(S, `screenshot ${finalShot}`, () => page.screenshot({ path: finalShot, timeout: 10_000 }));
+
+    await step(S, 'check what the page showed: thinking, a growing draft, one final bubble', async () => {
+      const rec = await page.evaluate(() => window.__streamRec);
+      if (!rec.thinking.length) fail(`the thinking indicator ("${THINKING_LABEL}") was never visible; recorded: ${JSON.stringify(rec)}`);
+      const drafts = rec.drafts;
+      const texts = [...new Set(drafts.map((d) => d.text))];
+      if (texts.length < 2) fail(`the draft showed fewer than two different texts: ${JSON.stringify(drafts)}`);
+      for (let i = 1; i < drafts.length; i++) {
+        const [a, b] = [drafts[i - 1], drafts[i]];
+        if (b.id !== a.id) fail(`more than one draft bubble for one answer: ${JSON.stringify(drafts)}`);
+        if (!(b.text.length > a.text.length && b.text.startsWith(a.text.trimEnd()))) {
+          fail(`the draft did not grow from ${JSON.stringify(a.text)} to ${JSON.stringify(b.text)}: ${JSON.stringify(drafts)}`);
+        }
+      }
+      if (squash(texts[0]).length >= expected.length) fail(`the first draft was already the whole answer: ${JSON.stringify(drafts)}`);
+      const spread = drafts[drafts.length - 1].at - drafts[0].at;
+      if (spread < 150) fail(`every draft text came within ${spread} ms, not as the answer was written: ${JSON.stringify(drafts)}`);
+      if (rec.thinking[0].at > drafts[0].at) fail(`"thinking" was first shown after the draft: ${JSON.stringify(rec)}`);
+
+      const bubbles = await newBubbles(page, before);
+      const answer = bubbles.filter((b) => squash(b.text).includes(opening));
+      if (answer.length !== 1) fail(`want exactly one bot bubble for the answer, got ${answer.length}: ${JSON.stringify(bubbles)}`);
+      const [final] = answer;
+      if (!squash(final.text).includes(expected)) fail(`the final bubble lacks the whole text ${JSON.stringify(expected)}: ${JSON.stringify(final)}`);
+      if (final.draft || final.busy) fail(`the final bubble is still marked as a draft: ${JSON.stringify(final)}`);
+      if (final.id !== drafts[0].id) fail(`the final bubble (message id ${final.id}) is not the draft (${drafts[0].id}) made final`);
+      if (await page.locator(`${DEMO.panel} .copilot-typing`).isVisible()) fail('the typing indicator is still shown after the answer');
+      log(S, `thinking at ${rec.thinking[0].at} ms; ${drafts.length} draft texts over ${spread} ms: ${JSON.stringify(texts)}`);
+      log(S, `final: ${JSON.stringify(final.text)}`);
+    });
+
+    await step(S, 'ask again with the panel closed: the badge counts one unread per bubble', async () => {
+      await page.locator('#copilot-root .copilot-close').click({ timeout: 5_000 });
+      await page.locator(DEMO.panel).waitFor({ state: 'hidden', timeout: 5_000 });
+      const before2 = await page.locator(DEMO.botMsg).count();
+      const sent = await page.evaluate((q) => window.__demo.widget.send(q), STREAM_QUESTION);
+      if (!sent) fail('window.__demo.widget.send refused the question');
+      await waitForFinalAnswer(page, before2, expected, 'second question, panel closed');
+      const bubbles = await newBubbles(page, before2);
+      const answer = bubbles.filter((b) => squash(b.text).includes(opening));
+      if (answer.length !== 1) fail(`want exactly one bot bubble for the second answer, got ${answer.length}: ${JSON.stringify(bubbles)}`);
+      const badge = await page.evaluate(() => {
+        const b = document.querySelector('#copilot-launcher .copilot-badge');
+        return b && !b.hidden ? b.textContent : '0';
+      });
+      if (badge !== String(bubbles.length)) {
+        fail(`the badge says ${badge} unread for ${bubbles.length} new bot bubble(s): ${JSON.stringify(bubbles)}`);
+      }
+      log(S, `badge ${badge} for ${bubbles.length} new bubble(s)`);
+    });
+
+    demo.checkErrors();
+    return { ok: true, detail: 'thinking, then one draft growing as written, then exactly one final bubble' };
+  } catch (e) {
+    await demo.report(e);
+    throw e;
+  } finally {
+    await demo.context.close().catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------- scenario (f): rasa-webchat and a streamed answer
+
+async function scenarioWebchatStream(browser, staticOrigin) {
+  const S = 'webchat-stream';
+  const shot = path.join(args.out, 'rasa-webchat-stream.png');
+  const expected = squash(args.expectText);
+  const opening = expected.slice(0, Math.min(12, expected.length));
+  const consoleLines = [];
+  const blocked = [];
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await blockExternal(context, blocked);
+  const page = await context.newPage();
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  const events = (name) =>
+    page.evaluate((name) => (window.__rw ? window.__rw.events.filter((e) => e.event === name).map((e) => e.data) : []), name);
+  try {
+    const pageUrl = `${staticOrigin}/webchat.html?server=${encodeURIComponent(args.server)}&user=user_stream&stream=1`;
+    await step(S, `open ${pageUrl}, wait for the launcher, open the chat`, async () => {
+      const res = await page.goto(pageUrl, { waitUntil: 'domcontentloaded', timeout: 10_000 });
+      if (!res || !res.ok()) fail(`webchat.html returned ${res && res.status()}`);
+      try {
+        await page.locator(RW.launcher).waitFor({ state: 'visible', timeout: 15_000 });
+      } catch {
+        fail(`launcher never appeared: the widget did not connect (socket events: ${JSON.stringify(await page.evaluate(() => window.__rw))})`);
+      }
+      await page.locator(RW.launcher).click({ timeout: 5_000 });
+      await page.waitForFunction((sel) => {
+        const el = document.querySelector(sel);
+        return el && !el.disabled;
+      }, RW.input, { timeout: 10_000, polling: 100 });
+    });
+
+    const uttered0 = (await events('bot_uttered')).length;
+    const rendered0 = await page.locator(RW.botText).count();
+    await step(S, `send "${STREAM_QUESTION}"`, async () => {
+      const input = page.locator(RW.input);
+      await input.fill(STREAM_QUESTION, { timeout: 5_000 });
+      await input.press('Enter', { timeout: 5_000 });
+    });
+
+    await step(S, 'wait for the bot_uttered with the whole answer, and for every bot_uttered to be rendered', async () => {
+      try {
+        await page.waitForFunction(
+          ({ uttered0, expected }) =>
+            window.__rw.events
+              .filter((e) => e.event === 'bot_uttered')
+              .slice(uttered0)
+              .some((e) => e.data && typeof e.data.text === 'string' && e.data.text.replace(/\s+/g, ' ').includes(expected)),
+          { uttered0, expected },
+          { timeout: 20_000, polling: 100 }
+        );
+      } catch {
+        fail(`no bot_uttered with ${JSON.stringify(expected)} within 20 s; events: ${JSON.stringify(await page.evaluate(() => window.__rw.events.slice(-12)))}`);
+      }
+      // rasa-webchat shows messages one by one with a delay; wait until it has
+      // rendered as many as it was sent, so a duplicate could not hide.
+      try {
+        await page.waitForFunction(
+          ({ sel, uttered0, rendered0 }) =>
+            document.querySelectorAll(sel).length - rendered0 >=
+            window.__rw.events.filter((e) => e.event === 'bot_uttered').length - uttered0,
+          { sel: RW.botText, uttered0, rendered0 },
+          { timeout: 15_000, polling: 100 }
+        );
+      } catch {
+        fail(`rasa-webchat did not render every bot_uttered within 15 s: ${JSON.stringify(await page.locator(RW.botText).allTextContents())}`);
+      }
+    });
+
+    await step(S, 'check: the server streamed to rasa-webchat, which shows the answer once, whole', async () => {
+      const streamed = await events('bot_stream');
+      const replying = streamed.filter((e) => e && e.status === 'replying');
+      if (!replying.length) {
+        fail(`rasa-webchat was sent no bot_stream "replying" event, so this proves nothing; bot_stream events: ${JSON.stringify(streamed)}`);
+      }
+      const uttered = (await events('bot_uttered')).slice(uttered0);
+      const final = uttered.find((u) => u && typeof u.text === 'string' && squash(u.text).includes(expected));
+      const id = replying[0].message_id;
+      if (!final.metadata || final.metadata.message_id !== id) {
+        fail(`the final bot_uttered does not name the stream's message_id ${JSON.stringify(id)}: ${JSON.stringify(final)}`);
+      }
+      const texts = (await page.locator(RW.botText).allTextContents()).slice(rendered0);
+      const answer = texts.filter((t) => squash(t).includes(opening));
+      if (answer.length !== 1) fail(`want exactly one rendered message for the answer, got ${answer.length}: ${JSON.stringify(texts)}`);
+      if (!squash(answer[0]).includes(expected)) fail(`the rendered answer is not whole: ${JSON.stringify(answer[0])}, want ${JSON.stringify(expected)}`);
+      log(S, `${streamed.length} bot_stream event(s) ignored by rasa-webchat; rendered: ${JSON.stringify(texts)}`);
+    });
+
+    await step(S, `screenshot ${shot}`, () => page.screenshot({ path: shot, timeout: 10_000 }));
+    return { ok: true, detail: 'rasa-webchat ignored bot_stream and showed the streamed answer once, whole' };
+  } catch (e) {
+    await page.screenshot({ path: path.join(args.out, 'rasa-webchat-stream-failure.png'), timeout: 5_000 }).catch(() => {});
+    if (consoleLines.length) console.log(`[${S}] browser console:\n  ${consoleLines.join('\n  ')}`);
+    if (blocked.length) console.log(`[${S}] blocked external requests:\n  ${blocked.join('\n  ')}`);
+    throw e;
+  } finally {
+    await context.close().catch(() => {});
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
   fs.mkdirSync(args.out, { recursive: true });
-  const selected = args.only ? [args.only] : SCENARIOS;
+  const selected = args.only ? [args.only] : PLAIN_SCENARIOS;
   const results = new Map();
 
   const watchdog = setTimeout(() => {
@@ -755,9 +1299,11 @@ async function main() {
     for (const s of selected) console.log(`FAIL ${s}: cannot import playwright-core (run npm ci): ${e.message}`);
     process.exit(1);
   }
-  if (selected.includes('webchat') && !fs.existsSync(path.join(WEBCHAT_LIB, 'index.js'))) {
-    console.log('FAIL webchat: node_modules/rasa-webchat/lib/index.js is missing (run npm ci)');
-    results.set('webchat', false);
+  for (const s of ['webchat', 'webchat-stream']) {
+    if (selected.includes(s) && !fs.existsSync(path.join(WEBCHAT_LIB, 'index.js'))) {
+      console.log(`FAIL ${s}: node_modules/rasa-webchat/lib/index.js is missing (run npm ci)`);
+      results.set(s, false);
+    }
   }
 
   const staticServer = await startStaticServer();
@@ -788,12 +1334,15 @@ async function main() {
     for (const s of selected) {
       if (results.has(s)) continue;
       try {
-        const r =
-          s === 'webchat'
-            ? await scenarioWebchat(browser, staticOrigin)
-            : s === 'proactive'
-              ? await scenarioProactive(browser)
-              : await scenarioDemo(browser);
+        const run = {
+          demo: () => scenarioDemo(browser),
+          webchat: () => scenarioWebchat(browser, staticOrigin),
+          proactive: () => scenarioProactive(browser),
+          citations: () => scenarioCitations(browser),
+          stream: () => scenarioStream(browser),
+          'webchat-stream': () => scenarioWebchatStream(browser, staticOrigin),
+        }[s];
+        const r = await run();
         results.set(s, true);
         console.log(`PASS ${s}: ${r.detail} (${elapsed()})`);
       } catch (e) {

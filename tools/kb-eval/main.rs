@@ -107,7 +107,10 @@ fn main() {
 
     // Latency on a 1,000-section index: the demo's sections repeated under
     // other page ids, each copy with words of its own so postings differ.
-    let big = Knowledge::in_memory(10_000).expect("index");
+    // On disk, memory-mapped, as the server keeps it beside its database.
+    let dir = std::env::temp_dir().join(format!("kb-eval-{}", std::process::id()));
+    let on_disk = Knowledge::open(Some(&dir), 10_000).expect("index on disk");
+    let in_memory = Knowledge::in_memory(10_000).expect("index");
     let copies: Vec<(String, Vec<Section>)> = (0..1000)
         .map(|i| {
             let mut section = all[i % all.len()].clone();
@@ -117,16 +120,21 @@ fn main() {
             (format!("copy-{i}.md"), vec![section])
         })
         .collect();
-    big.replace_source(&demo, Source::Folder, &copies)
-        .expect("indexed");
-    let mut times = Vec::new();
-    for _ in 0..50 {
-        for question in &questions {
-            let started = Instant::now();
-            std::hint::black_box(big.search(&demo, &question.q, 3));
-            times.push(started.elapsed());
+    let mut runs = Vec::new();
+    for big in [&on_disk, &in_memory] {
+        big.replace_source(&demo, Source::Folder, &copies)
+            .expect("indexed");
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            for question in &questions {
+                let started = Instant::now();
+                std::hint::black_box(big.search(&demo, &question.q, 3));
+                times.push(started.elapsed());
+            }
         }
+        runs.push(percentiles(times));
     }
+    let _ = std::fs::remove_dir_all(&dir);
     let big_sections: Vec<&Section> = copies.iter().flat_map(|(_, s)| s).collect();
     let mut scan_times = Vec::new();
     for _ in 0..50 {
@@ -136,10 +144,14 @@ fn main() {
             scan_times.push(started.elapsed());
         }
     }
-    let (ours, baseline) = (percentiles(times), percentiles(scan_times));
+    let (ours, baseline) = (runs[0], percentiles(scan_times));
     println!("\n## search latency, 1,000 sections, 1,600 searches each (top 3)\n");
     println!("| search | p50 | p99 (target < 1 ms) | max |\n|---|---|---|---|");
-    for (name, [p50, p99, max]) in [("ours (tantivy)", ours), ("baseline word scan", baseline)] {
+    for (name, [p50, p99, max]) in [
+        ("ours (tantivy, on disk, as the server runs)", ours),
+        ("ours (tantivy, in memory)", runs[1]),
+        ("baseline word scan", baseline),
+    ] {
         println!("| {name} | {p50:.1} µs | {p99:.1} µs | {max:.1} µs |");
     }
     println!("\np99 ours / baseline: {:.3}", ours[1] / baseline[1]);
