@@ -33,6 +33,16 @@ fn streaming_llm(every_ms: u64) -> Behaviour {
     }
 }
 
+/// A socket in session `session` that has asked `text`, wanting the answer live.
+async fn streaming_socket(address: &str, session: &str, text: &str) -> SocketClient {
+    let mut socket = SocketClient::connect(address, None).await.unwrap();
+    socket.start_session(Some(session)).await;
+    socket
+        .say_with(session, json!({"userId": "user_42", "stream": true}), text)
+        .await;
+    socket
+}
+
 /// Every event until the first `bot_uttered` after a `complete` step, then
 /// any further `bot_uttered` within a short while.
 async fn live_turn_events(socket: &mut SocketClient) -> Vec<(String, Value)> {
@@ -77,15 +87,7 @@ async fn a_streaming_socket_sees_thinking_then_the_growing_text_then_one_whole_m
     let app = spawn_app_with_llm(&fake, |_| {}).await;
     app.deliver(fixture("posthog-webhook-autocapture.json"))
         .await;
-    let mut socket = SocketClient::connect(&app.address, None).await.unwrap();
-    socket.start_session(Some("stream-1")).await;
-    socket
-        .say_with(
-            "stream-1",
-            json!({"userId": "user_42", "stream": true}),
-            QUESTION,
-        )
-        .await;
+    let mut socket = streaming_socket(&app.address, "stream-1", QUESTION).await;
     let events = live_turn_events(&mut socket).await;
 
     assert_eq!(
@@ -177,15 +179,7 @@ async fn a_client_that_does_not_ask_gets_what_rasa_sends_and_no_stream_events() 
 async fn a_socket_that_disconnects_mid_answer_stops_the_llm_call() {
     let fake = FakeLlm::start(streaming_llm(700)).await;
     let app = spawn_app_with_llm(&fake, |s| s.llm.timeout_ms = 3_000).await;
-    let mut socket = SocketClient::connect(&app.address, None).await.unwrap();
-    socket.start_session(Some("leave-1")).await;
-    socket
-        .say_with(
-            "leave-1",
-            json!({"userId": "user_42", "stream": true}),
-            QUESTION,
-        )
-        .await;
+    let mut socket = streaming_socket(&app.address, "leave-1", QUESTION).await;
     // Leave once the first words are on screen.
     loop {
         let (name, value) = socket
@@ -356,15 +350,7 @@ async fn offline_the_grounded_answer_is_the_drafted_message_and_a_canned_one_is_
     assert_eq!(complete["text"], reply, "the whole answer, in one message");
 
     // A canned response is not a draft: complete says nothing.
-    let mut socket = SocketClient::connect(&app.address, None).await.unwrap();
-    socket.start_session(Some("canned-1")).await;
-    socket
-        .say_with(
-            "canned-1",
-            json!({"userId": "user_42", "stream": true}),
-            "hello",
-        )
-        .await;
+    let mut socket = streaming_socket(&app.address, "canned-1", "hello").await;
     let events = live_turn_events(&mut socket).await;
     assert_eq!(
         statuses(&events),

@@ -383,27 +383,7 @@ async function scenarioDemo(browser) {
   const S = 'demo';
   const shot = path.join(args.out, 'demo-widget.png');
   const phoneShot = path.join(args.out, 'demo-widget-phone.png');
-  const errors = [];
-  const consoleLines = [];
-  const blocked = [];
-  const failedRequests = [];
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: USER_AGENT });
-  await blockExternal(context, blocked);
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    consoleLines.push(`${m.type()}: ${m.text()}`);
-    if (m.type() === 'error' && !isIgnorableConsole(m)) {
-      const where = m.location() && m.location().url ? ` (${m.location().url})` : '';
-      errors.push(`console.error: ${m.text()}${where}`);
-    }
-  });
-  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    if (!/favicon/i.test(r.url())) failedRequests.push(`${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}`);
-  });
-  page.on('response', (r) => {
-    if (r.status() >= 400 && !/favicon/i.test(r.url())) failedRequests.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
-  });
+  const { context, page, checkErrors, report } = await newDemoPage(browser, S);
 
   try {
     await step(S, `open ${args.server}/`, async () => {
@@ -527,18 +507,10 @@ async function scenarioDemo(browser) {
       await page.screenshot({ path: phoneShot, timeout: 10_000 });
     });
 
-    if (errors.length) {
-      fail(`browser console/page errors during the demo:\n  ${errors.join('\n  ')}`);
-    }
+    checkErrors();
     return { ok: true, detail: 'posthog-js capture reached the server and the widget answered from it' };
   } catch (e) {
-    await page.screenshot({ path: path.join(args.out, 'demo-failure.png'), timeout: 5_000 }).catch(() => {});
-    if (errors.length && !(e.message || '').includes('browser console/page errors')) {
-      console.log(`[${S}] browser errors so far:\n  ${errors.join('\n  ')}`);
-    }
-    if (failedRequests.length) console.log(`[${S}] failed requests:\n  ${failedRequests.join('\n  ')}`);
-    if (blocked.length) console.log(`[${S}] blocked external (non-loopback) requests:\n  ${blocked.join('\n  ')}`);
-    if (consoleLines.length) console.log(`[${S}] browser console:\n  ${consoleLines.join('\n  ')}`);
+    await report(e);
     throw e;
   } finally {
     await context.close().catch(() => {});
@@ -630,27 +602,7 @@ async function scenarioProactive(browser) {
   const offerShot = path.join(args.out, 'proactive-offer.png');
   const answerShot = path.join(args.out, 'proactive-answer.png');
   const highlightShot = path.join(args.out, 'proactive-highlight.png');
-  const errors = [];
-  const consoleLines = [];
-  const blocked = [];
-  const failedRequests = [];
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: USER_AGENT });
-  await blockExternal(context, blocked);
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    consoleLines.push(`${m.type()}: ${m.text()}`);
-    if (m.type() === 'error' && !isIgnorableConsole(m)) {
-      const where = m.location() && m.location().url ? ` (${m.location().url})` : '';
-      errors.push(`console.error: ${m.text()}${where}`);
-    }
-  });
-  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    if (!/favicon/i.test(r.url())) failedRequests.push(`${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}`);
-  });
-  page.on('response', (r) => {
-    if (r.status() >= 400 && !/favicon/i.test(r.url())) failedRequests.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
-  });
+  const { context, page, checkErrors, report } = await newDemoPage(browser, S);
   // The last bot_uttered frames off the socket, to tell a server that sent no
   // domHighlight from a widget that ignored it.
   const botFrames = [];
@@ -858,21 +810,13 @@ async function scenarioProactive(browser) {
       await page.keyboard.press('Escape');
     });
 
-    if (errors.length) {
-      fail(`browser console/page errors during the proactive scenario:\n  ${errors.join('\n  ')}`);
-    }
+    checkErrors();
     return {
       ok: true,
       detail: 'three single edits brought a forced-open bulk-edit offer; its chip was answered and "Bulk edit" highlighted',
     };
   } catch (e) {
-    await page.screenshot({ path: path.join(args.out, 'proactive-failure.png'), timeout: 5_000 }).catch(() => {});
-    if (errors.length && !(e.message || '').includes('browser console/page errors')) {
-      console.log(`[${S}] browser errors so far:\n  ${errors.join('\n  ')}`);
-    }
-    if (failedRequests.length) console.log(`[${S}] failed requests:\n  ${failedRequests.join('\n  ')}`);
-    if (blocked.length) console.log(`[${S}] blocked external (non-loopback) requests:\n  ${blocked.join('\n  ')}`);
-    if (consoleLines.length) console.log(`[${S}] browser console:\n  ${consoleLines.join('\n  ')}`);
+    await report(e);
     throw e;
   } finally {
     await context.close().catch(() => {});
