@@ -629,14 +629,7 @@ async function scenarioProactive(browser) {
     // The offer can only reach a widget whose socket is up; waiting here keeps
     // the test from racing the connection.
     await step(S, 'wait for the widget socket to connect (panel still closed)', async () => {
-      try {
-        await page.waitForFunction(() => Boolean(window.__demo && window.__demo.widget && window.__demo.widget.connected), null, {
-          timeout: 10_000,
-          polling: 100,
-        });
-      } catch {
-        fail('window.__demo.widget.connected never became true: the widget did not connect to the server');
-      }
+      await waitForWidgetSocket(page);
       if (await panel.isVisible()) fail('#copilot-panel is open before anything happened');
     });
 
@@ -868,6 +861,18 @@ async function newDemoPage(browser, S) {
   };
 }
 
+/** Waits until the demo's widget has its socket (and session) up. */
+async function waitForWidgetSocket(page) {
+  try {
+    await page.waitForFunction(() => Boolean(window.__demo && window.__demo.widget && window.__demo.widget.connected), null, {
+      timeout: 10_000,
+      polling: 100,
+    });
+  } catch {
+    fail('window.__demo.widget.connected never became true: the widget did not connect to the server');
+  }
+}
+
 /** Opens the demo app, waits for the widget's socket, opens the panel. */
 async function openDemoWidget(page, S) {
   await step(S, `open ${args.server}/`, async () => {
@@ -875,14 +880,7 @@ async function openDemoWidget(page, S) {
     if (!res || !res.ok()) fail(`GET ${args.server}/ returned ${res && res.status()}`);
   });
   await step(S, 'wait for the widget socket, open the panel', async () => {
-    try {
-      await page.waitForFunction(() => Boolean(window.__demo && window.__demo.widget && window.__demo.widget.connected), null, {
-        timeout: 10_000,
-        polling: 100,
-      });
-    } catch {
-      fail('window.__demo.widget.connected never became true: the widget did not connect to the server');
-    }
+    await waitForWidgetSocket(page);
     await page.locator(DEMO.launcher).click({ timeout: 5_000 });
     await page.locator(DEMO.panel).waitFor({ state: 'visible', timeout: 5_000 });
     await page.waitForFunction((sel) => !document.querySelector(sel).disabled, DEMO.send, { timeout: 10_000, polling: 100 });
