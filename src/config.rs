@@ -69,6 +69,29 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub stream: StreamSettings,
     pub knowledge: KnowledgeSettings,
+    pub console: ConsoleSettings,
+}
+
+/// `[console]`: the team console at `/admin`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    pub session_hours: u64,
+    pub retention_days: u64,
+    pub resolved_after_minutes: u64,
+    #[serde(deserialize_with = "seconds")]
+    pub live_seconds: Duration,
+    pub secure_cookie: SecureCookie,
+    pub queue: usize,
+}
+
+/// When the console's cookie is marked Secure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureCookie {
+    Auto,
+    Always,
+    Never,
 }
 
 /// `[knowledge]`: each product's help pages, for how-to answers that cite them.
@@ -378,9 +401,25 @@ pub struct NluSettings {
     pub action_endpoint: String,
     /// How long one custom action may take before the user gets a polite reply.
     pub action_timeout_ms: u64,
+    /// The console's labels; empty: `nlu-overrides.yml` beside `intents_dir`.
+    #[serde(default)]
+    pub overrides_file: PathBuf,
 }
 
 impl NluSettings {
+    /// Where the console's labels are kept.
+    pub fn overrides_path(&self) -> PathBuf {
+        if !self.overrides_file.as_os_str().is_empty() {
+            return self.overrides_file.clone();
+        }
+        let beside = self
+            .intents_dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        beside.join("nlu-overrides.yml")
+    }
+
     /// These settings, else the project's config.yml, else Rasa's defaults.
     pub fn thresholds(
         &self,

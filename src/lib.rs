@@ -20,6 +20,7 @@
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod context;
 pub mod db;
 pub mod dialogue;

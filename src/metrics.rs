@@ -101,6 +101,8 @@ pub struct Metrics {
     pub summaries: Family<OutcomeLabels, Counter>,
     /// Requests shed because the server was at capacity.
     pub overloaded: Counter,
+    /// Turns the console did not record because its write queue was full.
+    pub console_dropped: Counter,
     /// Requests refused by an abuse limit.
     pub rate_limited: Family<LimitLabels, Counter>,
     /// Chats that claimed a user id without a valid hash (answered anonymously).
@@ -153,6 +155,7 @@ impl Metrics {
         let llm_latency = Histogram::new(exponential_buckets(0.01, 2.0, 12));
         let summaries = Family::<OutcomeLabels, Counter>::default();
         let overloaded = Counter::default();
+        let console_dropped = Counter::default();
         let rate_limited = Family::<LimitLabels, Counter>::default();
         let identity_unverified = Family::<ChannelLabels, Counter>::default();
         let stream_frames = Counter::default();
@@ -236,6 +239,11 @@ impl Metrics {
             "Requests shed at capacity (503)",
             overloaded.clone(),
         );
+        registry.register(
+            "console_dropped",
+            "Chat turns not recorded for the console (write queue full)",
+            console_dropped.clone(),
+        );
         registry.register("events", "Ingested events by outcome", events.clone());
         registry.register("chat_turns", "Chat turns by intent", chat_turns.clone());
         registry.register(
@@ -257,6 +265,7 @@ impl Metrics {
             llm_latency,
             summaries,
             overloaded,
+            console_dropped,
             rate_limited,
             identity_unverified,
             stream_frames,

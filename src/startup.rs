@@ -22,7 +22,6 @@ use crate::limits::{Limits, SharedCounts};
 use crate::llm::{LlmClient, LlmSummariser, OpenAiClient};
 use crate::metrics::Metrics;
 use crate::nlu::Matcher;
-use crate::nlu::{self, Project};
 use crate::proactive::Proactive;
 use crate::products::{self, Products};
 use crate::redis::bus::{Adapter, Bus};
@@ -221,8 +220,9 @@ impl Application {
             Some((_, _, counts)) => Limits::shared(per_minute, per_hour, Arc::clone(counts)),
             None => Limits::new(per_minute, per_hour),
         };
-        let project = load_project(&settings.nlu.intents_dir)?;
-        let matcher = Matcher::train(&project, settings.nlu.thresholds(&project.config));
+        let trainer = crate::nlu::trainer::Trainer::new(&settings.nlu);
+        let project = trainer.project()?;
+        let matcher = Matcher::train(&project, trainer.thresholds(&project));
         let bot = Bot::load(
             &project,
             &DialogueOptions {
@@ -313,6 +313,14 @@ impl Application {
         let pages = db::Pages::new(pool.clone());
         let mut api_pages = ApiPages::new(pages.clone(), knowledge.clone());
         api_pages.refresh().await?;
+        let shutdown = CancellationToken::new();
+        let turns = db::TurnLog::start(
+            pool.clone(),
+            settings.console.queue,
+            &tasks,
+            shutdown.clone(),
+            metrics.clone(),
+        );
         let copilot = Copilot::new(
             store.clone(),
             conversations.clone(),
@@ -322,9 +330,9 @@ impl Application {
             limits.clone(),
             metrics.clone(),
         )
-        .with_knowledge(knowledge.clone(), settings.knowledge.excerpts);
+        .with_knowledge(knowledge.clone(), settings.knowledge.excerpts)
+        .with_turn_sink(Arc::new(turns.clone()));
         let proactive = Proactive::new(&proactive_settings, store.clone(), metrics.clone());
-        let shutdown = CancellationToken::new();
         let presence = redis.as_ref().map(|(_, log, _)| {
             crate::redis::presence::Presence::new(
                 log.connection(),
@@ -410,7 +418,20 @@ impl Application {
         if let Keeper::Journal(journal) = &keeper {
             tasks.spawn(expire(journal.clone(), settings.clone(), shutdown.clone()));
         }
+        let console = crate::console::Console {
+            turns,
+            logins: db::ConsoleSessions::new(pool.clone()),
+            trainer,
+            labelling: tokio::sync::Mutex::new(()),
+        };
+        tasks.spawn(expire_console(
+            console.turns.clone(),
+            console.logins.clone(),
+            settings.console.retention_days,
+            shutdown.clone(),
+        ));
         let state = AppState::new(Shared {
+            console,
             keeper,
             stream,
             forwarders,
@@ -484,6 +505,31 @@ impl Application {
         }
         tracing::info!("copilot-server stopped");
         Ok(())
+    }
+}
+
+/// Deletes turns past the console's retention, and expired logins, hourly.
+async fn expire_console(
+    turns: db::TurnLog,
+    logins: db::ConsoleSessions,
+    retention_days: u64,
+    shutdown: CancellationToken,
+) {
+    let retention_ms = i64::try_from(retention_days.max(1) * 86_400_000).unwrap_or(i64::MAX);
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        match turns.expire(now.saturating_sub(retention_ms)).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "console turns past retention deleted"),
+            Err(error) => tracing::warn!(%error, "could not delete old console turns"),
+        }
+        if let Err(error) = logins.expire(now).await {
+            tracing::warn!(%error, "could not delete expired console logins");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            () = shutdown.cancelled() => return,
+        }
     }
 }
 
@@ -706,16 +752,6 @@ async fn expire(journal: db::Journal, settings: Settings, shutdown: Cancellation
 }
 
 /// The intents in `dir`, or the built-in ones when `dir` does not exist.
-fn load_project(dir: &std::path::Path) -> Result<Project, StartupError> {
-    if dir.is_dir() {
-        tracing::info!(dir = %dir.display(), "loading intents");
-        Ok(Project::load_dir(dir)?)
-    } else {
-        tracing::info!(dir = %dir.display(), "intents directory not found; using the built-in intents");
-        Ok(Project::from_sources(nlu::EMBEDDED.iter().copied())?)
-    }
-}
-
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -63,6 +63,8 @@ pub struct Shared {
     pub pages: crate::db::Pages,
     /// Proactive triggers and per-session state machines.
     pub proactive: crate::proactive::Proactive,
+    /// The team console: recorded turns, logins, retraining.
+    pub console: crate::console::Console,
     /// Counters behind `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// The Socket.IO handle, for pushing messages outside a chat turn.

@@ -18,6 +18,14 @@ pub fn socket_payloads(messages: &[BotMessage]) -> Vec<Value> {
 /// [`socket_payloads`], where the `drafted` message (index, message id) of a
 /// live turn goes out whole, in one payload whose `metadata.message_id` names
 /// the draft it replaces.
+/// Sets `metadata.{key}` on a payload, keeping metadata it already has.
+pub fn set_metadata(payload: &mut Value, key: &str, value: Value) {
+    if !payload["metadata"].is_object() {
+        payload["metadata"] = Value::Object(Default::default());
+    }
+    payload["metadata"][key] = value;
+}
+
 pub fn socket_payloads_drafted(
     messages: &[BotMessage],
     drafted: Option<(usize, &str)>,

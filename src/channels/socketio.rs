@@ -42,6 +42,9 @@ pub const SESSION_REQUEST: &str = "session_request";
 pub const SESSION_CONFIRM: &str = "session_confirm";
 /// A live answer's steps, for clients that asked for them (`customData.stream`).
 pub const BOT_STREAM: &str = "bot_stream";
+/// A thumbs up or down on a bot answer (`{turn_id, value}`), from clients
+/// that asked for turn ids (`customData.feedback`).
+pub const FEEDBACK: &str = "feedback";
 /// Longest session id accepted from a client.
 const MAX_SESSION_ID_LEN: usize = 256;
 
@@ -366,6 +369,7 @@ async fn admit(
     });
     socket.on(SESSION_REQUEST, session_request);
     socket.on(chat.settings.user_message_evt.clone(), user_uttered);
+    socket.on(FEEDBACK, feedback);
     Ok(())
 }
 
@@ -582,6 +586,7 @@ async fn user_uttered(
             vec![socket.id.to_string()],
             &slow_down,
             None,
+            None,
         )
         .await;
         return;
@@ -592,6 +597,12 @@ async fn user_uttered(
         visitor,
         text,
     };
+    // Our widget asks for turn ids, to rate answers (`customData.feedback`).
+    let wants_feedback = metadata
+        .as_ref()
+        .and_then(|m| m.get("feedback"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     // Our widget asks for the answer as it is written (`customData.stream`).
     let wants_stream = metadata
         .as_ref()
@@ -600,7 +611,17 @@ async fn user_uttered(
         .unwrap_or(false);
     if !wants_stream {
         let result = chat.copilot.handle(&message).await;
-        emit_messages(&io, &socket, settings, rooms, &result.messages, None).await;
+        let turn_id = result.turn_id.as_deref().filter(|_| wants_feedback);
+        emit_messages(
+            &io,
+            &socket,
+            settings,
+            rooms,
+            &result.messages,
+            None,
+            turn_id,
+        )
+        .await;
         return;
     }
     let mut turn = live::run(chat.copilot.clone(), message, conn.gone.child_token());
@@ -614,6 +635,7 @@ async fn user_uttered(
             }
             LiveEvent::Done(result) => {
                 let drafted = result.drafted.map(|i| (i, turn.message_id.as_str()));
+                let turn_id = result.turn_id.as_deref().filter(|_| wants_feedback);
                 emit_messages(
                     &io,
                     &socket,
@@ -621,6 +643,7 @@ async fn user_uttered(
                     rooms.clone(),
                     &result.messages,
                     drafted,
+                    turn_id,
                 )
                 .await;
             }
@@ -629,7 +652,8 @@ async fn user_uttered(
 }
 
 /// Emits `messages` as `bot_uttered` payloads to `rooms`; the `drafted` one
-/// (index, message id) goes out whole, naming its draft.
+/// (index, message id) goes out whole, naming its draft. With `turn_id`,
+/// each payload's metadata names the turn, so the client can rate it.
 async fn emit_messages(
     io: &SocketIo,
     socket: &SocketRef,
@@ -637,8 +661,12 @@ async fn emit_messages(
     rooms: Vec<String>,
     messages: &[BotMessage],
     drafted: Option<(usize, &str)>,
+    turn_id: Option<&str>,
 ) {
-    for payload in payloads::socket_payloads_drafted(messages, drafted) {
+    for mut payload in payloads::socket_payloads_drafted(messages, drafted) {
+        if let Some(turn_id) = turn_id {
+            payloads::set_metadata(&mut payload, "turn_id", Value::from(turn_id));
+        }
         if let Err(error) = io
             .to(rooms.clone())
             .emit(&settings.bot_message_evt, &payload)
@@ -647,4 +675,43 @@ async fn emit_messages(
             tracing::warn!(sid = %socket.id, %error, "could not deliver a bot message");
         }
     }
+}
+
+/// `feedback {turn_id, value: "up"|"down"}`: recorded only for a turn of this
+/// socket's own conversation (its visitor and confirmed session), so nobody
+/// rates another's answers.
+async fn feedback(socket: SocketRef, State(chat): State<ChatState>, TryData(data): TryData<Value>) {
+    let Ok(data) = data else {
+        return;
+    };
+    let turn_id = data
+        .get("turn_id")
+        .and_then(Value::as_str)
+        .filter(|id| id.len() <= 64 && id.starts_with("t_"));
+    let value = match data.get("value").and_then(Value::as_str) {
+        Some("up") => crate::dialogue::Feedback::Up,
+        Some("down") => crate::dialogue::Feedback::Down,
+        _ => {
+            tracing::debug!(sid = %socket.id, "feedback value is not up or down; ignored");
+            return;
+        }
+    };
+    let (Some(turn_id), Some(conn)) = (turn_id, conn(&socket)) else {
+        tracing::debug!(sid = %socket.id, "feedback without a turn id; ignored");
+        return;
+    };
+    let (visitor, sender) = {
+        let state = conn.state.lock();
+        let sender = if chat.settings.session_persistence {
+            state.session.clone()
+        } else {
+            Some(socket.id.to_string())
+        };
+        (state.visitor.clone(), sender)
+    };
+    let Some(sender) = sender else {
+        return;
+    };
+    chat.copilot
+        .feedback(&ConversationKey::new(&visitor, &sender), turn_id, value);
 }

@@ -548,6 +548,29 @@ impl ContextStore {
         Some(f(&actions, idle_for))
     }
 
+    /// A product's sessions with an action in the last `within`, most
+    /// recently active first, at most `limit` (the console's live view).
+    /// Walks every session the store holds: for a person watching, not a hot path.
+    pub fn active_sessions(
+        &self,
+        product: &ProductId,
+        within: Duration,
+        limit: usize,
+    ) -> Vec<SessionView> {
+        let now = Instant::now();
+        let mut views: Vec<SessionView> = self
+            .inner
+            .sessions
+            .iter()
+            .filter(|(key, _)| &key.product == product)
+            .map(|(_, session)| self.inner.view(&session, now))
+            .filter(|view| view.latest.is_some() && view.idle_for <= within)
+            .collect();
+        views.sort_by_key(|view| view.idle_for);
+        views.truncate(limit);
+        views
+    }
+
     /// The (product, session) keys of the user's sessions within the lookback
     /// window, newest first: what the index knows, without reading the sessions.
     pub fn user_sessions(&self, product: &ProductId, user: &UserId) -> Vec<(ProductId, SessionId)> {

@@ -6,18 +6,22 @@
 //! database needed); the few statements that differ (JSON arrays) are picked
 //! by [`Backend`]. Nothing above this module sees sqlx.
 
+mod console_sessions;
 pub mod journal;
 mod pages;
 mod products;
+mod turns;
 
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+pub use console_sessions::{ConsoleSessions, StoredLogin};
 pub use journal::Journal;
 pub use pages::{Pages, StoredPage};
 pub use products::DbProducts;
+pub use turns::TurnLog;
 
 use crate::config::DatabaseSettings;
 

@@ -26,6 +26,7 @@ use super::names::{display_name, first_name};
 use super::offline::{OfflineResponder, Topic};
 use super::policy::{ActionId, MAX_ACTIONS_PER_TURN, Reason};
 use super::prompt;
+use super::record::{self, Ranked, RecordKind, Responder, TurnDetail, TurnRecord, TurnSink};
 use super::responses::BotMessage;
 use super::slots;
 use super::tracker::Tracker;
@@ -64,6 +65,8 @@ pub struct TurnResult {
     /// Which of `messages` was written into the live turn's draft as it was
     /// made (an LLM answer), if any.
     pub drafted: Option<usize>,
+    /// The turn's id in the console's records (None: not recorded).
+    pub turn_id: Option<String>,
 }
 
 /// A turn someone watches as it happens: the LLM's answer is written into
@@ -127,13 +130,16 @@ pub struct Copilot {
 struct Inner {
     store: ContextStore,
     conversations: Conversations,
-    matcher: Matcher,
+    /// Replaced whole when the console's labels retrain the classifier.
+    matcher: parking_lot::RwLock<Arc<Matcher>>,
     bot: Bot,
     llm: Option<LlmSetup>,
     limits: Limits,
     metrics: Metrics,
     /// Help pages for how-to questions, and how many sections an answer uses.
     knowledge: Option<(Knowledge, usize)>,
+    /// Where turns are recorded for the console.
+    sink: Option<Arc<dyn TurnSink>>,
 }
 
 /// How running one action went.
@@ -212,6 +218,65 @@ struct TurnContext<'a> {
     live: Option<&'a Live>,
     /// Set when an answer was written into the live draft (taken by the turn).
     drafted: AtomicBool,
+    /// What the answer was made from, for the console.
+    trace: parking_lot::Mutex<Trace>,
+}
+
+/// What the turn's generated answer was made from (filled by `compose`).
+#[derive(Default)]
+struct Trace {
+    /// Set by `compose`; taken by the action loop.
+    generated: Option<Responder>,
+    sources: Vec<record::Source>,
+    activity: Option<String>,
+    prompt: Option<record::Prompt>,
+    llm_ms: Option<u64>,
+    llm_failed: bool,
+}
+
+/// Who answers when an action that says something ran (generated answers
+/// say so themselves, through the trace).
+fn responder_of(action: &ActionId, reason: &Reason) -> Responder {
+    match action {
+        ActionId::Utter(_) | ActionId::Restart => match reason {
+            Reason::Rule(_) => Responder::Rule,
+            _ => Responder::Response,
+        },
+        ActionId::Form(_) => Responder::Form,
+        ActionId::Custom(_) => Responder::CustomAction,
+        ActionId::DefaultFallback => Responder::Fallback,
+        _ => Responder::None,
+    }
+}
+
+/// "yes", and the intents an offer's buttons send (`/ask_bulk_edit`), except "no".
+fn accepting_intents(messages: &[BotMessage]) -> Vec<String> {
+    let mut intents = vec!["affirm".to_owned()];
+    for message in messages {
+        if let BotMessage::Text { buttons, .. } = message {
+            for button in buttons {
+                let Some(command) = button.payload.strip_prefix('/') else {
+                    continue;
+                };
+                let intent = command.split(['{', '@']).next().unwrap_or_default();
+                if !intent.is_empty() && intent != "deny" && !intents.iter().any(|i| i == intent) {
+                    intents.push(intent.to_owned());
+                }
+            }
+        }
+    }
+    intents
+}
+
+fn reason_label(reason: &Reason) -> String {
+    match reason {
+        Reason::Rule(name) => format!("rule: {name}"),
+        Reason::Story => "story".to_owned(),
+        Reason::ActiveLoop => "form".to_owned(),
+        Reason::Followup => "followup".to_owned(),
+        Reason::CoreFallback => "core fallback".to_owned(),
+        Reason::Done => "done".to_owned(),
+    }
 }
 
 impl Copilot {
@@ -228,12 +293,13 @@ impl Copilot {
             inner: Arc::new(Inner {
                 store,
                 conversations,
-                matcher,
+                matcher: parking_lot::RwLock::new(Arc::new(matcher)),
                 bot,
                 llm,
                 limits,
                 metrics,
                 knowledge: None,
+                sink: None,
             }),
         }
     }
@@ -246,6 +312,33 @@ impl Copilot {
             None => tracing::error!("with_knowledge on a shared copilot; knowledge not used"),
         }
         self
+    }
+
+    /// Records every turn and offer in `sink`. Call right after
+    /// [`Copilot::new`], before the copilot is cloned.
+    pub fn with_turn_sink(mut self, sink: Arc<dyn TurnSink>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.sink = Some(sink),
+            None => tracing::error!("with_turn_sink on a shared copilot; turns not recorded"),
+        }
+        self
+    }
+
+    /// The classifier in use now.
+    pub fn matcher(&self) -> Arc<Matcher> {
+        Arc::clone(&self.inner.matcher.read())
+    }
+
+    /// Swaps in a retrained classifier: the next message uses it.
+    pub fn replace_matcher(&self, matcher: Matcher) {
+        *self.inner.matcher.write() = Arc::new(matcher);
+    }
+
+    /// A thumbs up or down from the conversation's own client.
+    pub fn feedback(&self, key: &ConversationKey, turn_id: &str, feedback: record::Feedback) {
+        if let Some(sink) = &self.inner.sink {
+            sink.feedback(&record::conversation_id(key), turn_id, feedback);
+        }
     }
 
     /// Help sections for an open question (None: the product has no pages).
@@ -262,7 +355,7 @@ impl Copilot {
     }
 
     pub fn classify(&self, text: &str) -> Classification {
-        self.inner.matcher.classify(text)
+        self.matcher().classify(text)
     }
 
     pub fn conversations(&self) -> &Conversations {
@@ -287,6 +380,28 @@ impl Copilot {
         messages: &[BotMessage],
     ) {
         let texts: Vec<&str> = messages.iter().filter_map(BotMessage::as_text).collect();
+        if let Some(sink) = &self.inner.sink {
+            sink.record(TurnRecord {
+                id: record::new_turn_id(),
+                conversation_id: record::conversation_id(key),
+                product: key.visitor.product.clone(),
+                user: key.visitor.user.clone(),
+                sender: key.sender.clone(),
+                at_ms: chrono::Utc::now().timestamp_millis(),
+                kind: RecordKind::Offer,
+                text: texts.join("\n\n"),
+                // For an offer: the intents that take it up (its buttons', and
+                // "yes"), comma-separated, so the numbers can tell accepted.
+                intent: Some(accepting_intents(messages).join(",")),
+                responder: Responder::Proactive,
+                llm_ms: None,
+                detail: TurnDetail {
+                    actions: response.map(str::to_owned).into_iter().collect(),
+                    replies: texts.iter().map(|t| (*t).to_owned()).collect(),
+                    ..TurnDetail::default()
+                },
+            });
+        }
         match response {
             Some(action) => self.inner.conversations.record_action(key, action, &texts),
             None => {
@@ -306,7 +421,9 @@ impl Copilot {
     /// [`Copilot::handle`], watched live: see [`Live`].
     pub async fn handle_live(&self, message: &UserMessage, live: Option<&Live>) -> TurnResult {
         let inner = &self.inner;
-        let classification = inner.matcher.classify(&message.text);
+        let matcher = self.matcher();
+        let classification = matcher.classify(&message.text);
+        let at_ms = chrono::Utc::now().timestamp_millis();
         let who = Who::of(&message.visitor, &message.sender);
         if !inner.limits.allow_message(&who).await {
             inner.metrics.limited(Limit::Messages);
@@ -316,6 +433,7 @@ impl Copilot {
                 name: None,
                 has_activity: false,
                 drafted: None,
+                turn_id: None,
             };
         }
         let (activity, email) = match message.visitor.identity() {
@@ -342,6 +460,7 @@ impl Copilot {
             start,
             live,
             drafted: AtomicBool::new(false),
+            trace: parking_lot::Mutex::new(Trace::default()),
         };
 
         let intent = classification.intent.name.as_str();
@@ -359,6 +478,9 @@ impl Copilot {
         let mut form_rejected = false;
         let mut followup: Option<ActionId> = None;
         let mut drafted = None;
+        let mut actions_run = Vec::new();
+        // Who answered, and why that action ran.
+        let mut answered: Option<(Responder, String)> = None;
         for _ in 0..MAX_ACTIONS_PER_TURN {
             let (action, reason) = match followup.take() {
                 Some(action) => (action, Reason::Followup),
@@ -369,6 +491,16 @@ impl Copilot {
                 break;
             }
             let ran = self.run_action(&action, &mut tracker, &turn).await;
+            actions_run.push(action.name().to_owned());
+            let said_something = match &ran {
+                Ran::Done(said) | Ran::Followup(said, _) | Ran::Stop(said) => !said.is_empty(),
+                Ran::Rejected => false,
+            };
+            if let Some(generated) = turn.trace.lock().generated.take() {
+                answered = Some((generated, reason_label(&reason)));
+            } else if said_something && answered.is_none() {
+                answered = Some((responder_of(&action, &reason), reason_label(&reason)));
+            }
             // An answer that was drafted is the first message its action said.
             if turn.drafted.swap(false, Ordering::Relaxed) {
                 drafted = Some(messages.len());
@@ -401,12 +533,57 @@ impl Copilot {
             replies = messages.len(),
             "chat turn"
         );
+        let turn_id = inner.sink.as_ref().map(|sink| {
+            let id = record::new_turn_id();
+            let trace = std::mem::take(&mut *turn.trace.lock());
+            let (responder, rule) = answered.unwrap_or((Responder::None, String::new()));
+            let doubt = matcher.doubt(&classification);
+            sink.record(TurnRecord {
+                id: id.clone(),
+                conversation_id: record::conversation_id(&conversation),
+                product: message.visitor.product.clone(),
+                user: message.visitor.user.clone(),
+                sender: message.sender.clone(),
+                at_ms,
+                kind: RecordKind::Turn,
+                text: message.text.clone(),
+                intent: Some(classification.intent.name.clone()),
+                responder,
+                llm_ms: trace.llm_ms,
+                detail: TurnDetail {
+                    confidence: Some(classification.intent.confidence),
+                    ranking: classification
+                        .ranking
+                        .iter()
+                        .map(|r| Ranked {
+                            name: r.name.clone(),
+                            confidence: r.confidence,
+                        })
+                        .collect(),
+                    rule: Some(rule).filter(|r| !r.is_empty()),
+                    actions: actions_run,
+                    replies: messages
+                        .iter()
+                        .filter_map(BotMessage::as_text)
+                        .map(str::to_owned)
+                        .collect(),
+                    sources: trace.sources,
+                    activity: trace.activity,
+                    prompt: trace.prompt,
+                    llm_failed: trace.llm_failed,
+                    fallback: doubt == crate::nlu::Doubt::Fallback,
+                    ambiguous: doubt == crate::nlu::Doubt::Ambiguous,
+                },
+            });
+            id
+        });
         TurnResult {
             classification,
             messages,
             name,
             has_activity,
             drafted,
+            turn_id,
         }
     }
 
@@ -579,6 +756,29 @@ impl Copilot {
             .as_deref()
             .filter(|_| turn.start.first_reply);
         let excerpts = self.excerpts(topic, turn);
+        let activity = turn.activity.to_text();
+        {
+            let mut trace = turn.trace.lock();
+            trace.activity = Some(activity.clone()).filter(|a| !a.is_empty());
+            trace.generated = Some(match excerpts.as_deref() {
+                Some([_, ..]) => Responder::Knowledge,
+                _ => Responder::Offline,
+            });
+            // Offline, the best section is the answer; an LLM gets them all.
+            trace.sources = excerpts
+                .iter()
+                .flatten()
+                .take(if self.inner.llm.is_some() {
+                    usize::MAX
+                } else {
+                    1
+                })
+                .map(|e| record::Source {
+                    title: e.title.clone(),
+                    url: e.url.clone(),
+                })
+                .collect();
+        }
         let offline = |greet: Option<&str>| match excerpts.as_deref() {
             Some([best, ..]) => OfflineResponder.from_docs(best, turn.activity.latest(), greet),
             Some([]) => match greet {
@@ -601,7 +801,7 @@ impl Copilot {
                 turn.start.first_reply,
             ),
             user: prompt::user_block(
-                &turn.activity.to_text(),
+                &activity,
                 excerpts.as_deref().unwrap_or_default(),
                 &turn.start.history,
                 &turn.message.text,
@@ -609,6 +809,11 @@ impl Copilot {
             temperature: llm.temperature,
             max_tokens: llm.max_tokens,
         };
+        turn.trace.lock().prompt = Some(record::Prompt {
+            system: request.system.clone(),
+            user: request.user.clone(),
+        });
+        let started = std::time::Instant::now();
         let answer = match turn.live {
             None => llm.client.complete(request).await,
             Some(live) => {
@@ -616,11 +821,23 @@ impl Copilot {
                     answer = llm.client.stream(request, &live.draft) => answer,
                     () = live.cancel.cancelled() => {
                         // Nobody is reading; what was shown is what is kept.
+                        turn.trace.lock().generated = Some(Responder::Llm);
                         return live.draft.borrow().clone();
                     }
                 }
             }
         };
+        {
+            let mut trace = turn.trace.lock();
+            trace.llm_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+            match &answer {
+                Ok(_) => trace.generated = Some(Responder::Llm),
+                Err(_) => {
+                    trace.llm_failed = true;
+                    trace.sources.truncate(1);
+                }
+            }
+        }
         match answer {
             // The pages it was given are cited, so the user can check them.
             Ok(text) => match excerpts.as_deref() {

@@ -42,6 +42,14 @@ pub struct IntentScore {
     pub confidence: f32,
 }
 
+/// See [`Matcher::doubt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doubt {
+    None,
+    Fallback,
+    Ambiguous,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
     pub intent: IntentScore,
@@ -96,6 +104,26 @@ impl Matcher {
             entities: EntityExtractor::new(project),
             thresholds,
         }
+    }
+
+    /// Whether a classification fell back, and why: nothing was confident
+    /// enough, or the best intent was confident but too close to the second.
+    pub fn doubt(&self, classification: &Classification) -> Doubt {
+        if classification.intent.name != FALLBACK {
+            return Doubt::None;
+        }
+        let runner_up = classification.ranking.get(1).map_or(0.0, |s| s.confidence);
+        if runner_up >= self.thresholds.fallback {
+            Doubt::Ambiguous
+        } else {
+            Doubt::Fallback
+        }
+    }
+
+    /// The intents it can answer, in the project's order (`nlu_fallback` last
+    /// unless the project names it).
+    pub fn intents(&self) -> &[String] {
+        &self.intents
     }
 
     pub fn knows(&self, intent: &str) -> bool {

@@ -8,11 +8,13 @@ pub mod domain;
 pub mod entities;
 pub mod features;
 pub mod matcher;
+pub mod overrides;
 pub mod project;
 pub mod stories;
+pub mod trainer;
 mod yaml;
 
 pub use domain::{Button, ResponseVariant};
 pub use entities::Entity;
-pub use matcher::{Classification, FALLBACK, IntentScore, Matcher, Thresholds};
+pub use matcher::{Classification, Doubt, FALLBACK, IntentScore, Matcher, Thresholds};
 pub use project::{EMBEDDED, Error, Project};

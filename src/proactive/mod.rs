@@ -193,6 +193,14 @@ impl Proactive {
         })
     }
 
+    /// The session's phase (thinking, proactive, reactive), if it is tracked.
+    pub fn phase(&self, product: &ProductId, session: &SessionId) -> Option<&'static str> {
+        let state = self.inner.states.get(&(product.clone(), session.clone()))?;
+        // Read only: timeouts are applied by the next evaluation, as always.
+        let phase = state.lock().phase();
+        Some(phase.as_str())
+    }
+
     /// New actions arrived for these sessions: evaluate their triggers.
     pub async fn on_actions(&self, product: &ProductId, sessions: &[SessionId]) -> Vec<Outcome> {
         let mut outcomes = Vec::new();

@@ -37,6 +37,14 @@ pub async fn static_or_not_found(method: Method, uri: Uri) -> Response {
     AppError::NotFound(format!("no route for {method} {path}")).into_response()
 }
 
+/// One of `static/`'s pages by name, or our JSON 404.
+pub fn page(name: &str) -> Response {
+    match Pages::get(name) {
+        Some(file) => serve(file),
+        None => AppError::NotFound(format!("{name} is not built in")).into_response(),
+    }
+}
+
 fn serve(file: EmbeddedFile) -> Response {
     let mime = file.metadata.mimetype().to_owned();
     (

@@ -104,6 +104,12 @@ pub enum AppError {
     /// A help page the database or the index could not take: 503, retry.
     #[error("knowledge: {0}")]
     Knowledge(String),
+    /// A console request refused.
+    #[error("{0}")]
+    Console(ConsoleRefusal),
+    /// The console's records could not be read or written: 503, retry.
+    #[error("console: {0}")]
+    ConsoleStore(String),
     /// An accepted delivery the database could not keep: 503, retry.
     #[error(transparent)]
     NotKept(#[from] ingest::NotKept),
@@ -130,6 +136,19 @@ pub enum AdminRefusal {
     /// A bearer token that is neither the admin token nor any product's key.
     #[error("the bearer token is not valid")]
     BadToken,
+}
+
+/// Why a console request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsoleRefusal {
+    #[error("log in to the console first (POST /admin/api/login)")]
+    NotLoggedIn,
+    #[error("wrong credentials")]
+    WrongCredentials,
+    #[error("missing or wrong X-CSRF-Token header")]
+    BadCsrf,
+    #[error("cross-site requests are refused")]
+    CrossSite,
 }
 
 impl AppError {
@@ -207,7 +226,15 @@ impl AppError {
                 products::Error::Store(products::StoreError::Conflict(_)) => StatusCode::CONFLICT,
                 products::Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
-            AppError::NotKept(_) | AppError::Knowledge(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Console(refusal) => match refusal {
+                ConsoleRefusal::NotLoggedIn | ConsoleRefusal::WrongCredentials => {
+                    StatusCode::UNAUTHORIZED
+                }
+                ConsoleRefusal::BadCsrf | ConsoleRefusal::CrossSite => StatusCode::FORBIDDEN,
+            },
+            AppError::NotKept(_) | AppError::Knowledge(_) | AppError::ConsoleStore(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod auth;
 pub mod capture;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -35,7 +36,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use error::{AdminRefusal, AppError};
+pub use error::{AdminRefusal, AppError, ConsoleRefusal};
 pub use json::AppJson;
 
 use crate::config::ServerSettings;
@@ -56,6 +57,7 @@ pub fn router(state: AppState, socket_layer: SocketIoLayer<crate::redis::bus::Ad
         .merge(products::routes())
         .merge(users::routes())
         .merge(knowledge::routes())
+        .merge(console::routes())
         .merge(stream::routes())
         .fallback(assets::static_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,6 +4,7 @@
 mod browser;
 mod capture;
 mod config;
+mod console;
 mod context;
 mod durable;
 mod fake_llm;

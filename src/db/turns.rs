@@ -1,0 +1,390 @@
+//! The console's record of chat turns and proactive offers (`turns`): written
+//! in the background in batches, so answering never waits for the database,
+//! and read by the console's searches, transcripts, inbox and numbers.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::console::{Filter, Scope, StatRow, TurnRow};
+use crate::dialogue::Responder;
+use crate::dialogue::record::{Feedback, TurnDetail, TurnRecord, TurnSink};
+use crate::metrics::Metrics;
+
+/// Writes per transaction at most (one commit for a burst of turns).
+const BATCH: usize = 256;
+
+enum Write {
+    Record(Box<TurnRecord>),
+    Feedback {
+        conversation_id: String,
+        turn_id: String,
+        feedback: Feedback,
+    },
+}
+
+/// Records turns (through [`TurnSink`]) and reads them back.
+#[derive(Clone)]
+pub struct TurnLog {
+    pool: AnyPool,
+    queue: mpsc::Sender<Write>,
+    metrics: Metrics,
+}
+
+/// A value bound to a query built at run time.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+const COLUMNS: &str = "id, conversation_id, product_id, user_id, sender, at, kind, text, \
+                       intent, responder, llm_ms, feedback, label, detail";
+
+impl TurnLog {
+    /// Starts the writer on `tasks`; it writes what is queued and stops on `shutdown`.
+    pub fn start(
+        pool: AnyPool,
+        queue: usize,
+        tasks: &TaskTracker,
+        shutdown: CancellationToken,
+        metrics: Metrics,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel(queue.max(1));
+        tasks.spawn(write_loop(pool.clone(), receiver, shutdown));
+        Self {
+            pool,
+            queue: sender,
+            metrics,
+        }
+    }
+
+    fn send(&self, write: Write) {
+        if self.queue.try_send(write).is_err() {
+            self.metrics.console_dropped.inc();
+        }
+    }
+
+    /// Turns matching `filter`, newest first.
+    pub async fn search(
+        &self,
+        scope: &Scope,
+        filter: &Filter,
+    ) -> Result<Vec<TurnRow>, sqlx::Error> {
+        let mut sql = format!("SELECT {COLUMNS} FROM turns WHERE kind = 'turn'");
+        let mut args = Vec::new();
+        scoped(&mut sql, &mut args, scope);
+        let and = |sql: &mut String, args: &mut Vec<Arg>, clause: &str, arg: Arg| {
+            args.push(arg);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(user) = &filter.user {
+            and(
+                &mut sql,
+                &mut args,
+                " AND user_id = ?",
+                Arg::Text(user.clone()),
+            );
+        }
+        if let Some(text) = &filter.text {
+            let pattern = format!("%{}%", like_escaped(&text.to_lowercase()));
+            args.push(Arg::Text(pattern));
+            let n = args.len();
+            sql.push_str(&format!(
+                " AND (LOWER(text) LIKE ${n} ESCAPE '\\' OR LOWER(reply) LIKE ${n} ESCAPE '\\')"
+            ));
+        }
+        if let Some(intent) = &filter.intent {
+            and(
+                &mut sql,
+                &mut args,
+                " AND intent = ?",
+                Arg::Text(intent.clone()),
+            );
+        }
+        if let Some(responder) = filter.responder {
+            and(
+                &mut sql,
+                &mut args,
+                " AND responder = ?",
+                Arg::Text(responder.as_str().to_owned()),
+            );
+        }
+        if let Some(from) = filter.from_ms {
+            and(&mut sql, &mut args, " AND at >= ?", Arg::Int(from));
+        }
+        if let Some(to) = filter.to_ms {
+            and(&mut sql, &mut args, " AND at < ?", Arg::Int(to));
+        }
+        sql.push_str(&format!(" ORDER BY at DESC LIMIT {}", filter.limit.max(1)));
+        self.rows(&sql, args).await
+    }
+
+    /// A conversation's turns and offers, oldest first.
+    pub async fn conversation(&self, scope: &Scope, id: &str) -> Result<Vec<TurnRow>, sqlx::Error> {
+        let mut sql = format!("SELECT {COLUMNS} FROM turns WHERE conversation_id = $1");
+        let mut args = vec![Arg::Text(id.to_owned())];
+        scoped(&mut sql, &mut args, scope);
+        sql.push_str(" ORDER BY at, id LIMIT 10000");
+        self.rows(&sql, args).await
+    }
+
+    /// Messages that fell back or were ambiguous and have no label yet, newest first.
+    pub async fn inbox(&self, scope: &Scope, limit: usize) -> Result<Vec<TurnRow>, sqlx::Error> {
+        let mut sql = format!(
+            "SELECT {COLUMNS} FROM turns WHERE kind = 'turn' AND inbox = 1 AND label IS NULL"
+        );
+        let mut args = Vec::new();
+        scoped(&mut sql, &mut args, scope);
+        sql.push_str(&format!(" ORDER BY at DESC LIMIT {}", limit.max(1)));
+        self.rows(&sql, args).await
+    }
+
+    /// `(id, text)` of the turns among `ids` that `scope` may see.
+    pub async fn texts(
+        &self,
+        scope: &Scope,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let mut found = Vec::new();
+        for id in ids {
+            let mut sql = "SELECT id, text FROM turns WHERE id = $1 AND kind = 'turn'".to_owned();
+            let mut args = vec![Arg::Text(id.clone())];
+            scoped(&mut sql, &mut args, scope);
+            if let Some(row) = bound(sqlx::query(&sql), args)
+                .fetch_optional(&self.pool)
+                .await?
+            {
+                found.push((row.get(0), row.get(1)));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Marks turns as labelled (they leave the inbox).
+    pub async fn set_label(&self, ids: &[String], label: &str) -> Result<(), sqlx::Error> {
+        let mut transaction = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("UPDATE turns SET label = $1 WHERE id = $2")
+                .bind(label)
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await
+    }
+
+    /// What the numbers are counted from, since `since_ms`, by conversation and time.
+    pub async fn stat_rows(
+        &self,
+        scope: &Scope,
+        since_ms: i64,
+    ) -> Result<Vec<StatRow>, sqlx::Error> {
+        let mut sql = "SELECT conversation_id, at, kind, intent, responder, llm_ms, feedback \
+                       FROM turns WHERE at >= $1"
+            .to_owned();
+        let mut args = vec![Arg::Int(since_ms)];
+        scoped(&mut sql, &mut args, scope);
+        sql.push_str(" ORDER BY conversation_id, at LIMIT 1000000");
+        let rows = bound(sqlx::query(&sql), args).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let intent: Option<String> = row.get(3);
+                StatRow {
+                    conversation_id: row.get(0),
+                    at_ms: row.get(1),
+                    offer: row.get::<String, _>(2) == "offer",
+                    fallback: intent.as_deref() == Some(crate::nlu::FALLBACK),
+                    intent,
+                    responder: Responder::parse(&row.get::<String, _>(4))
+                        .unwrap_or(Responder::None),
+                    llm_ms: row.get(5),
+                    feedback: row.get(6),
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes turns recorded before `before_ms`; returns how many.
+    pub async fn expire(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM turns WHERE at < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn rows(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<TurnRow>, sqlx::Error> {
+        let rows = bound(sqlx::query(sql), args).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(turn_row).collect())
+    }
+}
+
+impl TurnSink for TurnLog {
+    fn record(&self, record: TurnRecord) {
+        self.send(Write::Record(Box::new(record)));
+    }
+
+    fn feedback(&self, conversation_id: &str, turn_id: &str, feedback: Feedback) {
+        self.send(Write::Feedback {
+            conversation_id: conversation_id.to_owned(),
+            turn_id: turn_id.to_owned(),
+            feedback,
+        });
+    }
+}
+
+fn scoped(sql: &mut String, args: &mut Vec<Arg>, scope: &Scope) {
+    if let Scope::Product(product) = scope {
+        args.push(Arg::Text(product.as_str().to_owned()));
+        sql.push_str(&format!(" AND product_id = ${}", args.len()));
+    }
+}
+
+fn bound<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for arg in args {
+        query = match arg {
+            Arg::Text(text) => query.bind(text),
+            Arg::Int(int) => query.bind(int),
+        };
+    }
+    query
+}
+
+/// `%`, `_` and `\` match themselves.
+fn like_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn turn_row(row: &AnyRow) -> TurnRow {
+    let at_ms: i64 = row.get(5);
+    let detail: String = row.get(13);
+    TurnRow {
+        id: row.get(0),
+        conversation_id: row.get(1),
+        product: row.get(2),
+        user: row.get(3),
+        sender: row.get(4),
+        at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+        kind: row.get(6),
+        text: row.get(7),
+        intent: row.get(8),
+        responder: row.get(9),
+        llm_ms: row.get(10),
+        feedback: row.get(11),
+        label: row.get(12),
+        // Written by us; a row from a newer version still shows its columns.
+        detail: serde_json::from_str(&detail).unwrap_or_else(|_| TurnDetail::default()),
+    }
+}
+
+async fn write_loop(pool: AnyPool, mut queue: mpsc::Receiver<Write>, shutdown: CancellationToken) {
+    loop {
+        let first = tokio::select! {
+            write = queue.recv() => match write {
+                Some(write) => write,
+                None => return,
+            },
+            () = shutdown.cancelled() => {
+                // What was queued before the stop is still written.
+                let mut rest = Vec::new();
+                while let Ok(write) = queue.try_recv() {
+                    rest.push(write);
+                }
+                for batch in rest.chunks(BATCH) {
+                    write_batch(&pool, batch).await;
+                }
+                return;
+            }
+        };
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        write_batch(&pool, &batch).await;
+    }
+}
+
+async fn write_batch(pool: &AnyPool, batch: &[Write]) {
+    if let Err(error) = try_write_batch(pool, batch).await {
+        // The console misses these turns; chat goes on.
+        tracing::warn!(%error, turns = batch.len(), "could not record chat turns for the console");
+    }
+}
+
+async fn try_write_batch(pool: &AnyPool, batch: &[Write]) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    for write in batch {
+        match write {
+            Write::Record(record) => {
+                let detail = serde_json::to_string(&record.detail).unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO turns (id, conversation_id, product_id, user_id, sender, at, \
+                     kind, text, reply, intent, responder, inbox, llm_ms, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&record.id)
+                .bind(&record.conversation_id)
+                .bind(record.product.as_ref().map(|p| p.as_str().to_owned()))
+                .bind(record.user.as_ref().map(|u| u.as_str().to_owned()))
+                .bind(&record.sender)
+                .bind(record.at_ms)
+                .bind(record.kind.as_str())
+                .bind(&record.text)
+                .bind(record.detail.replies.join("\n\n"))
+                .bind(&record.intent)
+                .bind(record.responder.as_str())
+                .bind(i64::from(record.for_inbox()))
+                .bind(
+                    record
+                        .llm_ms
+                        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+                )
+                .bind(detail)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            Write::Feedback {
+                conversation_id,
+                turn_id,
+                feedback,
+            } => {
+                sqlx::query(
+                    "UPDATE turns SET feedback = $1 WHERE id = $2 AND conversation_id = $3 \
+                     AND kind = 'turn'",
+                )
+                .bind(feedback.as_str())
+                .bind(turn_id)
+                .bind(conversation_id)
+                .execute(&mut *transaction)
+                .await?;
+            }
+        }
+    }
+    transaction.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_escaped("50%_off\\"), "50\\%\\_off\\\\");
+    }
+}
