@@ -76,6 +76,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSettings {
+    pub record: bool,
     pub session_hours: u64,
     pub retention_days: u64,
     pub resolved_after_minutes: u64,

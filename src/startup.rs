@@ -330,8 +330,12 @@ impl Application {
             limits.clone(),
             metrics.clone(),
         )
-        .with_knowledge(knowledge.clone(), settings.knowledge.excerpts)
-        .with_turn_sink(Arc::new(turns.clone()));
+        .with_knowledge(knowledge.clone(), settings.knowledge.excerpts);
+        let copilot = if settings.console.record {
+            copilot.with_turn_sink(Arc::new(turns.clone()))
+        } else {
+            copilot
+        };
         let proactive = Proactive::new(&proactive_settings, store.clone(), metrics.clone());
         let presence = redis.as_ref().map(|(_, log, _)| {
             crate::redis::presence::Presence::new(

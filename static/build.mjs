@@ -1,10 +1,11 @@
-// Bundles the embeddable chat widget and the demo app with esbuild.
+// Bundles the embeddable chat widget, the demo app and the team console
+// (/admin) with esbuild.
 //
 // Usage: node static/build.mjs [--outdir <dir>]
-//   --outdir  where widget.js and demo.js are written (default: static/dist).
+//   --outdir  where widget.js, demo.js and console.js are written (default: static/dist).
 //             The Rust build script passes an absolute path under cargo's OUT_DIR.
 //
-// Everything comes from npm (socket.io-client, posthog-js); nothing is fetched
+// Everything comes from npm (socket.io-client, posthog-js, chart.js); nothing is fetched
 // from a CDN at runtime and no bundle is committed.
 import { build } from 'esbuild';
 import path from 'node:path';
@@ -59,8 +60,13 @@ async function main() {
       entryPoints: [path.join(here, 'src', 'demo.js')],
       outfile: path.join(outdir, 'demo.js'),
     }),
+    build({
+      ...common,
+      entryPoints: [path.join(here, 'src', 'console.js')],
+      outfile: path.join(outdir, 'console.js'),
+    }),
   ]);
-  console.log(`static/build.mjs: wrote widget.js and demo.js to ${outdir}`);
+  console.log(`static/build.mjs: wrote widget.js, demo.js and console.js to ${outdir}`);
 }
 
 main().catch((err) => {

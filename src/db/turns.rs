@@ -23,6 +23,12 @@ enum Write {
         turn_id: String,
         feedback: Feedback,
     },
+    /// A user's erasure: after every record queued before it.
+    Erase {
+        product: String,
+        user: String,
+        done: tokio::sync::oneshot::Sender<Result<u64, String>>,
+    },
 }
 
 /// Records turns (through [`TurnSink`]) and reads them back.
@@ -64,6 +70,22 @@ impl TurnLog {
         if self.queue.try_send(write).is_err() {
             self.metrics.console_dropped.inc();
         }
+    }
+
+    /// Deletes a product's user's turns, including any still queued; returns how many.
+    pub async fn erase_user(&self, product: &str, user: &str) -> Result<u64, String> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Write::Erase {
+                product: product.to_owned(),
+                user: user.to_owned(),
+                done,
+            })
+            .await
+            .map_err(|_| "the console's writer has stopped".to_owned())?;
+        result
+            .await
+            .map_err(|_| "the console's writer has stopped".to_owned())?
     }
 
     /// Turns matching `filter`, newest first.
@@ -299,14 +321,19 @@ async fn write_loop(pool: AnyPool, mut queue: mpsc::Receiver<Write>, shutdown: C
             },
             () = shutdown.cancelled() => {
                 // What was queued before the stop is still written.
-                let mut rest = Vec::new();
-                while let Ok(write) = queue.try_recv() {
-                    rest.push(write);
-                }
-                for batch in rest.chunks(BATCH) {
+                loop {
+                    let mut batch = Vec::new();
+                    while batch.len() < BATCH {
+                        match queue.try_recv() {
+                            Ok(write) => batch.push(write),
+                            Err(_) => break,
+                        }
+                    }
+                    if batch.is_empty() {
+                        return;
+                    }
                     write_batch(&pool, batch).await;
                 }
-                return;
             }
         };
         let mut batch = vec![first];
@@ -316,18 +343,32 @@ async fn write_loop(pool: AnyPool, mut queue: mpsc::Receiver<Write>, shutdown: C
                 Err(_) => break,
             }
         }
-        write_batch(&pool, &batch).await;
+        write_batch(&pool, batch).await;
     }
 }
 
-async fn write_batch(pool: &AnyPool, batch: &[Write]) {
-    if let Err(error) = try_write_batch(pool, batch).await {
+async fn write_batch(pool: &AnyPool, batch: Vec<Write>) {
+    let mut erased = Vec::new();
+    let result = try_write_batch(pool, batch, &mut erased).await;
+    if let Err(error) = &result {
         // The console misses these turns; chat goes on.
-        tracing::warn!(%error, turns = batch.len(), "could not record chat turns for the console");
+        tracing::warn!(%error, "could not record chat turns for the console");
+    }
+    for (done, count) in erased {
+        let _ = done.send(match &result {
+            Ok(()) => Ok(count),
+            Err(error) => Err(error.to_string()),
+        });
     }
 }
 
-async fn try_write_batch(pool: &AnyPool, batch: &[Write]) -> Result<(), sqlx::Error> {
+type Erased = (tokio::sync::oneshot::Sender<Result<u64, String>>, u64);
+
+async fn try_write_batch(
+    pool: &AnyPool,
+    batch: Vec<Write>,
+    erased: &mut Vec<Erased>,
+) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
     for write in batch {
         match write {
@@ -373,6 +414,25 @@ async fn try_write_batch(pool: &AnyPool, batch: &[Write]) -> Result<(), sqlx::Er
                 .bind(conversation_id)
                 .execute(&mut *transaction)
                 .await?;
+            }
+            Write::Erase {
+                product,
+                user,
+                done,
+            } => {
+                let deleted =
+                    sqlx::query("DELETE FROM turns WHERE product_id = $1 AND user_id = $2")
+                        .bind(product)
+                        .bind(user)
+                        .execute(&mut *transaction)
+                        .await;
+                match deleted {
+                    Ok(done_rows) => erased.push((done, done_rows.rows_affected())),
+                    Err(error) => {
+                        let _ = done.send(Err(error.to_string()));
+                        return Err(error);
+                    }
+                }
             }
         }
     }

@@ -32,6 +32,8 @@ struct ErasedCounts {
     summaries: usize,
     conversations: usize,
     proactive_states: usize,
+    /// Chat turns the console had recorded.
+    console_turns: u64,
 }
 
 async fn user_delete(
@@ -49,6 +51,12 @@ async fn user_delete(
         .erase_user(&product.id, &user, &sessions)
         .await
         .map_err(|e| AppError::NotKept(e.into()))?;
+    let console_turns = state
+        .console
+        .turns
+        .erase_user(product.id.as_str(), user.as_str())
+        .await
+        .map_err(AppError::ConsoleStore)?;
     let store = state.store.erase_user(&product.id, &user);
     let conversations = state.copilot.conversations().erase_user(&product.id, &user);
     let proactive_states = state.proactive.forget(&product.id, &store.sessions);
@@ -63,6 +71,7 @@ async fn user_delete(
             summaries: store.summaries,
             conversations,
             proactive_states,
+            console_turns,
         },
     }))
 }

@@ -236,6 +236,39 @@ export const WIDGET_CSS = `
   color: var(--copilot-on-primary);
 }
 
+/* Thumbs up/down under an answer */
+#copilot-root .copilot-feedback {
+  display: flex;
+  gap: 4px;
+  align-self: flex-start;
+  margin: -4px 0 2px 4px;
+}
+#copilot-root .copilot-thumb {
+  display: inline-flex;
+  align-items: center;
+  justify-content: center;
+  width: 30px;
+  height: 26px;
+  padding: 0;
+  border: 1px solid transparent;
+  border-radius: 8px;
+  background: transparent;
+  color: var(--copilot-muted);
+  line-height: 1;
+  transition: color 0.12s ease, background 0.12s ease;
+}
+#copilot-root .copilot-thumb svg { width: 16px; height: 16px; }
+#copilot-root .copilot-thumb:hover,
+#copilot-root .copilot-thumb:focus-visible { color: var(--copilot-text); background: var(--copilot-bot-bubble); }
+#copilot-root .copilot-thumb:focus-visible { outline: 2px solid var(--copilot-accent); outline-offset: 1px; }
+#copilot-root .copilot-thumb[aria-pressed="true"] {
+  color: var(--copilot-accent);
+  border-color: var(--copilot-accent);
+  background: var(--copilot-primary-ring);
+}
+#copilot-root .copilot-thumb[aria-pressed="true"] svg { fill: var(--copilot-primary-ring); }
+#copilot-root .copilot-feedback-given .copilot-thumb[aria-pressed="false"] { opacity: 0.5; }
+
 /* Typing indicator */
 #copilot-root .copilot-typing {
   flex: none;

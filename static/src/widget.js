@@ -2,21 +2,24 @@
 //
 // It speaks Rasa's Socket.IO protocol (the README's "Chat" and "Identity"
 // sections) through socket.io-client v4 from npm:
-//   connect (auth {userId, userHash?, productId?}) → emit session_request {session_id: <stored id or null>, customData: {same, stream}}
+//   connect (auth {userId, userHash?, productId?}) → emit session_request {session_id: <stored id or null>, customData: {same, stream, feedback}}
 //   session_confirm    ← bare string or {session_id}; stored per userId
-//   user_uttered       → {message, session_id, customData: {userId, userHash?, productId?, stream}}
+//   user_uttered       → {message, session_id, customData: {userId, userHash?, productId?, stream, feedback}}
 //   bot_stream         ← {message_id, status: 'thinking'|'replying'|'complete', text}, only
 //                        when customData.stream is true; `replying` carries the whole
 //                        text so far (not a delta)
 //   bot_uttered        ← {text}, {text, quick_replies}, {text, buttons},
 //                        {attachment: {type: 'image', payload: {src}}}, + metadata
-//                        (forceOpen, forceClose, domHighlight, and message_id when the
-//                        payload is the final form of a streamed draft)
+//                        (forceOpen, forceClose, domHighlight, message_id when the
+//                        payload is the final form of a streamed draft, and turn_id
+//                        when customData.feedback is true)
+//   feedback           → {turn_id, value: 'up'|'down'}: the 👍/👎 under a bot message
+//                        of that turn (a second click with the other value replaces it)
 //
 // Two ways to use it:
 //   <script>window.CopilotWidgetConfig = {serverUrl, userId};</script>
 //   <script src="/dist/widget.js"></script>                 (auto-mounts)
-// or CopilotWidget.mount({serverUrl, userId, userHash, productId, title, colors, open, stream}).
+// or CopilotWidget.mount({serverUrl, userId, userHash, productId, title, colors, open, stream, feedback}).
 //
 // IMPORTANT: message text is never assigned with innerHTML; markdown.js builds
 // DOM nodes, so bot and user text cannot inject markup.
@@ -29,6 +32,7 @@ const EVT_SESSION_CONFIRM = 'session_confirm';
 const EVT_USER_UTTERED = 'user_uttered';
 const EVT_BOT_UTTERED = 'bot_uttered';
 const EVT_BOT_STREAM = 'bot_stream';
+const EVT_FEEDBACK = 'feedback';
 
 const STORAGE_PREFIX = 'copilot_session_id:';
 const TYPING_TIMEOUT_MS = 15000;
@@ -36,6 +40,12 @@ const TYPING_LABEL = 'Copilot is typing';
 const THINKING_LABEL = 'Copilot is thinking';
 /** How many streamed message ids are remembered (to drop late events for them). */
 const MAX_STREAMS = 50;
+/** How many turns keep their 👍/👎 row movable (later bubbles of a turn move it). */
+const MAX_FEEDBACK_TURNS = 100;
+const THUMBS = [
+  { value: 'up', label: 'Helpful' },
+  { value: 'down', label: 'Not helpful' },
+];
 /** rasa-webchat leaves a highlight until the next bot message; ours also expires. */
 const HIGHLIGHT_MS = 20000;
 const HIGHLIGHT_CLASS = 'copilot-dom-highlight';
@@ -48,6 +58,8 @@ const ICONS = {
   close: ['M6 6l12 12', 'M18 6L6 18'],
   send: ['M4 12l16-8-6 16-2.5-6.5z', 'M11.5 13.5L20 4'],
   spark: ['M12 3l1.8 5.2L19 10l-5.2 1.8L12 17l-1.8-5.2L5 10l5.2-1.8z', 'M19 15l.8 2.2L22 18l-2.2.8L19 21l-.8-2.2L16 18l2.2-.8z'],
+  up: ['M3 10h4v11H3z', 'M7 11l4-8c1.7 0 2.8 1.3 2.5 3L13 10h5.5a2 2 0 0 1 2 2.4l-1.4 7A2 2 0 0 1 17.1 21H7'],
+  down: ['M3 3h4v11H3z', 'M7 13l4 8c1.7 0 2.8-1.3 2.5-3L13 14h5.5a2 2 0 0 0 2-2.4l-1.4-7A2 2 0 0 0 17.1 3H7'],
 };
 
 /** The one mounted instance per page (ids in the DOM must stay unique). */
@@ -194,6 +206,8 @@ function normaliseConfig(config) {
     placeholder: typeof config.placeholder === 'string' ? config.placeholder : 'Ask me anything…',
     // Answers shown as they are written (`bot_stream`); off gives one bubble per answer, late.
     stream: config.stream !== false,
+    // 👍/👎 under the bot's answers (the server then sends metadata.turn_id).
+    feedback: config.feedback !== false,
   };
 }
 
@@ -216,6 +230,8 @@ function createWidget(cfg) {
     streams: new Map(),
     // The page element a bot message points at (metadata.domHighlight), if any.
     highlight: null,
+    // 👍/👎 rows by turn id: {row, buttons}.
+    feedback: new Map(),
     destroyed: false,
   };
 
@@ -408,15 +424,20 @@ function createWidget(cfg) {
     const msg = typeof raw === 'string' ? { text: raw } : raw;
     if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return { rendered: false, drafted: false };
     let rendered = false;
+    // The bubble the 👍/👎 row goes under, when the turn has one.
+    let anchor = null;
     const hasText = msg.text !== undefined && msg.text !== null && String(msg.text).trim() !== '';
-    const drafted = finaliseDraft(metadata.message_id, hasText ? String(msg.text) : null);
+    const draft = finaliseDraft(metadata.message_id, hasText ? String(msg.text) : null);
+    const drafted = draft !== null;
     if (drafted) {
       rendered = true;
+      anchor = draft;
     } else if (hasText) {
       const bubble = el(doc, 'div', { className: 'copilot-msg copilot-bot' });
       fillBubble(bubble, String(msg.text));
       appendToLog(bubble);
       rendered = true;
+      anchor = bubble;
     }
     const attachment = msg.attachment;
     if (attachment && typeof attachment === 'object' && attachment.type === 'image') {
@@ -429,6 +450,7 @@ function createWidget(cfg) {
         img.addEventListener('error', () => bubble.remove(), { once: true });
         appendToLog(bubble);
         rendered = true;
+        if (!anchor) anchor = bubble;
       }
     }
     if (Array.isArray(msg.quick_replies) && msg.quick_replies.length) {
@@ -445,13 +467,64 @@ function createWidget(cfg) {
         rendered = true;
       }
     }
-    return { rendered, drafted };
+    return { rendered, drafted, anchor };
+  }
+
+  // ---- 👍/👎 (metadata.turn_id) ----
+  // One row per turn, under its latest bot bubble; a click sends `feedback` and
+  // marks the chosen thumb (aria-pressed). The row is not a .copilot-msg: it is
+  // not a message and does not count as unread.
+
+  function showFeedback(rawTurnId, anchor) {
+    if (!cfg.feedback || !anchor || !anchor.isConnected) return;
+    if (rawTurnId === undefined || rawTurnId === null || rawTurnId === '') return;
+    const turnId = String(rawTurnId);
+    let entry = state.feedback.get(turnId);
+    if (!entry) {
+      const buttons = THUMBS.map(({ value, label }) =>
+        el(
+          doc,
+          'button',
+          {
+            type: 'button',
+            className: 'copilot-thumb',
+            'data-value': value,
+            'aria-label': label,
+            'aria-pressed': 'false',
+            title: label,
+          },
+          [svgIcon(doc, value)],
+        ),
+      );
+      const row = el(
+        doc,
+        'div',
+        { className: 'copilot-feedback', role: 'group', 'aria-label': 'Was this answer helpful?', 'data-turn-id': turnId },
+        buttons,
+      );
+      entry = { row, buttons };
+      for (const button of buttons) {
+        button.addEventListener('click', () => {
+          const value = button.getAttribute('data-value');
+          if (button.getAttribute('aria-pressed') === 'true' || state.destroyed) return;
+          for (const b of buttons) b.setAttribute('aria-pressed', String(b === button));
+          row.classList.add('copilot-feedback-given');
+          // Socket.IO buffers it while disconnected.
+          socket.emit(EVT_FEEDBACK, { turn_id: turnId, value });
+        });
+      }
+      state.feedback.set(turnId, entry);
+      while (state.feedback.size > MAX_FEEDBACK_TURNS) state.feedback.delete(state.feedback.keys().next().value);
+    }
+    anchor.after(entry.row);
+    if (entry.row === messages.lastChild) scrollToEnd();
   }
 
   function onBotUttered(raw) {
     hideTyping();
     const metadata = raw && typeof raw === 'object' && raw.metadata && typeof raw.metadata === 'object' ? raw.metadata : {};
-    const { rendered, drafted } = renderBotMessage(raw, metadata);
+    const { rendered, drafted, anchor } = renderBotMessage(raw, metadata);
+    if (rendered) showFeedback(metadata.turn_id, anchor);
     if (metadata.forceOpen === true) {
       // A proactive offer: open, but do not pull focus away from the page.
       setOpen(true, { focus: false });
@@ -528,21 +601,21 @@ function createWidget(cfg) {
   }
 
   /**
-   * Puts the final text of the streamed answer `id` into its draft bubble.
-   * Returns false when there is no draft to finalise (the caller renders the
-   * payload as a new message).
+   * Puts the final text of the streamed answer `id` into its draft bubble and
+   * returns that bubble; null when there is no draft to finalise (the caller
+   * renders the payload as a new message).
    */
   function finaliseDraft(rawId, text) {
-    if (rawId === undefined || rawId === null || rawId === '') return false;
+    if (rawId === undefined || rawId === null || rawId === '') return null;
     const id = String(rawId);
     const entry = streamEntry(id);
     const draft = entry.final ? null : entry.bubble;
     entry.final = true; // whatever comes for it later is stale
-    if (!draft) return false;
+    if (!draft) return null;
     if (text !== null) fillBubble(draft, text);
     draft.classList.remove('copilot-draft');
     draft.removeAttribute('aria-busy');
-    return true;
+    return draft;
   }
 
   // ---- "show me": metadata.domHighlight ----
@@ -739,8 +812,11 @@ function createWidget(cfg) {
   const socket = io(cfg.serverUrl, ioOptions);
 
   // What the server reads from customData besides the identity: `stream` asks
-  // for bot_stream steps (servers that do not know it ignore it).
-  const customData = cfg.stream ? { ...identity, stream: true } : { ...identity };
+  // for bot_stream steps, `feedback` for metadata.turn_id on each answer (servers
+  // that do not know them ignore them).
+  const customData = { ...identity };
+  if (cfg.stream) customData.stream = true;
+  if (cfg.feedback) customData.feedback = true;
 
   function emitUtterance(message) {
     // Every message repeats the identity, as rasa-webchat's customData does.
@@ -873,7 +949,8 @@ function createWidget(cfg) {
  *
  * @param {{serverUrl: string, userId: string, userHash?: string, productId?: string, title?: string,
  *          colors?: {primary?: string, background?: string, text?: string},
- *          open?: boolean, socketPath?: string, placeholder?: string, stream?: boolean}} config
+ *          open?: boolean, socketPath?: string, placeholder?: string, stream?: boolean,
+ *          feedback?: boolean}} config
  */
 export function mount(config) {
   const cfg = normaliseConfig(config);

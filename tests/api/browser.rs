@@ -5,6 +5,9 @@
 //! `COPILOT_CHROMIUM`), node or a needed npm package is missing, unless
 //! `COPILOT_REQUIRE_BROWSER=1` (CI sets it) turns that into a failure.
 //! Screenshots go to `test-output/browser/`.
+//!
+//! The `console_*` tests drive the team console at `/admin` (docs/console-api.md)
+//! on a server with an admin token.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,7 +16,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::fake_llm::{Behaviour, FakeLlm};
-use crate::helpers::{TestApp, spawn_app, spawn_app_with_llm};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with, spawn_app_with_llm};
 
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -79,6 +82,8 @@ struct Scenario<'a> {
     /// The whole answer the fake LLM streams (`--expect-text`), for the
     /// scenarios that need one.
     expect_text: Option<&'a str>,
+    /// More arguments for e2e.mjs (the console's `--admin-token`, …).
+    args: &'a [&'a str],
 }
 
 /// Runs `scenario` against `server`, checks that it passed and wrote its
@@ -88,6 +93,7 @@ async fn run_e2e(server: &str, chromium: &Path, scenario: &Scenario<'_>) -> Stri
         name: scenario,
         screenshots,
         expect_text,
+        args,
     } = *scenario;
     let out = root().join("test-output/browser");
     std::fs::create_dir_all(&out).expect("create test-output/browser");
@@ -106,6 +112,7 @@ async fn run_e2e(server: &str, chromium: &Path, scenario: &Scenario<'_>) -> Stri
     if let Some(text) = expect_text {
         command.arg("--expect-text").arg(text);
     }
+    command.args(args);
     let output = tokio::time::timeout(
         Duration::from_secs(120),
         command
@@ -152,6 +159,7 @@ async fn the_demo_app_captures_clicks_and_the_widget_answers_from_them() {
             name: "demo",
             screenshots: &["demo-widget.png", "demo-widget-phone.png"],
             expect_text: None,
+            args: &[],
         },
     )
     .await;
@@ -179,6 +187,7 @@ async fn rasa_webchat_works_against_the_server_unchanged() {
             name: "webchat",
             screenshots: &["rasa-webchat.png"],
             expect_text: None,
+            args: &[],
         },
     )
     .await;
@@ -207,6 +216,7 @@ async fn the_demo_offers_bulk_edit_after_three_single_edits() {
                 "proactive-highlight.png",
             ],
             expect_text: None,
+            args: &[],
         },
     )
     .await;
@@ -229,6 +239,7 @@ async fn the_widget_links_the_help_page_an_offline_answer_comes_from() {
             name: "citations",
             screenshots: &["citations.png"],
             expect_text: None,
+            args: &[],
         },
     )
     .await;
@@ -284,6 +295,7 @@ async fn the_widget_shows_an_answer_as_it_is_written_then_once_whole() {
             name: "stream",
             screenshots: &["stream-draft.png", "stream-final.png"],
             expect_text: Some(&answer),
+            args: &[],
         },
     )
     .await;
@@ -307,8 +319,163 @@ async fn rasa_webchat_asking_for_a_stream_still_shows_one_whole_answer() {
             name: "webchat-stream",
             screenshots: &["rasa-webchat-stream.png"],
             expect_text: Some(&answer),
+            args: &[],
         },
     )
     .await;
     assert_streamed(&fake, 1);
+}
+
+// ---------------------------------------------------------------- the team console
+
+/// The `[admin] token` of the console tests' servers.
+const CONSOLE_ADMIN_TOKEN: &str = "console-admin-token-for-tests";
+/// A second product for the console's login scenario: demo must not see it.
+const OTHER_PRODUCT: &str = "acme";
+const OTHER_API_KEY: &str = "acme-console-api-key";
+
+/// The app with an admin token (the console's admin login), changed by `configure`.
+async fn spawn_console_app(
+    configure: impl FnOnce(&mut copilot_server::config::Settings),
+) -> TestApp {
+    spawn_app_with(|s| {
+        s.admin.token = CONSOLE_ADMIN_TOKEN.to_owned().into();
+        configure(s);
+    })
+    .await
+}
+
+/// Runs the console scenario `name` against `app`; it must write `screenshots`.
+async fn run_console(app: &TestApp, chromium: &Path, name: &str, screenshots: &[&str]) -> String {
+    let other = format!("{OTHER_PRODUCT}:{OTHER_API_KEY}");
+    run_e2e(
+        &app.address,
+        chromium,
+        &Scenario {
+            name,
+            screenshots,
+            expect_text: None,
+            args: &[
+                "--admin-token",
+                CONSOLE_ADMIN_TOKEN,
+                "--other-product",
+                &other,
+            ],
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn console_logins_see_only_what_they_may() {
+    let Some(chromium) = browser_ready(
+        "console_logins_see_only_what_they_may",
+        &["playwright-core"],
+    ) else {
+        return;
+    };
+    // An admin, demo's API key and a second product whose turns demo must not see.
+    let app = spawn_console_app(|s| {
+        let mut acme = crate::helpers::product(OTHER_PRODUCT, "acme-webhook-secret-123");
+        acme.api_key = Some(OTHER_API_KEY.to_owned().into());
+        s.products.push(acme);
+    })
+    .await;
+    run_console(&app, &chromium, "console-login", &["console-login.png"]).await;
+}
+
+#[tokio::test]
+async fn console_live_shows_a_sessions_new_actions_without_a_reload() {
+    let Some(chromium) = browser_ready(
+        "console_live_shows_a_sessions_new_actions_without_a_reload",
+        &["playwright-core"],
+    ) else {
+        return;
+    };
+    // e2e.mjs delivers the PostHog webhook events while the Live page is open.
+    let app = spawn_console_app(|_| {}).await;
+    run_console(&app, &chromium, "console-live", &["console-live.png"]).await;
+}
+
+#[tokio::test]
+async fn console_transcript_explains_a_widget_turn_and_its_thumbs() {
+    let Some(chromium) = browser_ready(
+        "console_transcript_explains_a_widget_turn_and_its_thumbs",
+        &["playwright-core"],
+    ) else {
+        return;
+    };
+    let app = spawn_console_app(|_| {}).await;
+    run_console(
+        &app,
+        &chromium,
+        "console-transcript",
+        &["console-conversations.png", "console-transcript.png"],
+    )
+    .await;
+}
+
+/// Copies `from` (files only, recursively) into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's folder");
+    for entry in std::fs::read_dir(from).expect("read the intents folder") {
+        let entry = entry.expect("a folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("its type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+#[tokio::test]
+async fn console_inbox_labels_a_message_and_the_classifier_learns_it() {
+    let Some(chromium) = browser_ready(
+        "console_inbox_labels_a_message_and_the_classifier_learns_it",
+        &["playwright-core"],
+    ) else {
+        return;
+    };
+    // Labelling writes the overrides file beside the intents folder (its
+    // parent): work on a copy so the repository's intents/ never change.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let intents = dir.path().join("intents");
+    copy_dir(&root().join("intents"), &intents);
+    let app = spawn_console_app(|s| s.nlu.intents_dir = intents.clone()).await;
+    run_console(&app, &chromium, "console-inbox", &["console-inbox.png"]).await;
+
+    let overrides = std::fs::read_to_string(dir.path().join("nlu-overrides.yml"))
+        .expect("labelling wrote nlu-overrides.yml beside the intents folder");
+    assert!(
+        overrides.contains("greet") && overrides.contains("ahoy there"),
+        "the overrides file holds the labelled example:\n{overrides}"
+    );
+    assert!(
+        !root().join("nlu-overrides.yml").exists(),
+        "nothing was written into the repository"
+    );
+    let parsed: serde_json::Value = app
+        .client
+        .post(app.url("/model/parse"))
+        .body(r#"{"text": "ahoy there"}"#)
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("json body");
+    assert_eq!(parsed["intent"]["name"], "greet", "{parsed}");
+}
+
+#[tokio::test]
+async fn console_numbers_draws_its_charts_from_the_days_turns() {
+    let Some(chromium) = browser_ready(
+        "console_numbers_draws_its_charts_from_the_days_turns",
+        &["playwright-core"],
+    ) else {
+        return;
+    };
+    let app = spawn_console_app(|_| {}).await;
+    run_console(&app, &chromium, "console-numbers", &["console-numbers.png"]).await;
 }

@@ -316,6 +316,10 @@ async fn a_product_login_sees_only_its_own_product() {
         );
     }
 
+    // The admin gets the same answer for a product that does not exist.
+    let response = admin.get("/admin/api/conversations?product=nope").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
     let live = acme.get_json("/admin/api/live").await;
     assert_eq!(live["product"], OTHER);
     assert_eq!(live["sessions"], json!([]), "dana's session is demo's");
@@ -758,4 +762,113 @@ async fn numbers_count_messages_fallbacks_offers_and_thumbs() {
         .await;
     assert_eq!(transcript["offers"][0]["response"], "utter_offer_bulk_edit");
     assert_eq!(transcript["turns"][0]["responder"], "rule");
+}
+
+/// On Postgres, shared by two instances: a login made on A works on B, B's
+/// console shows the turns A recorded (search, transcript, numbers), and a
+/// label retrains the instance it was given to.
+#[tokio::test]
+async fn the_console_works_across_instances_on_postgres() {
+    let Some(pg) = crate::services::Postgres::start("console_on_postgres") else {
+        return;
+    };
+    let labels = tempfile::tempdir().unwrap();
+    let url = pg.url();
+    let on_pg = |s: &mut copilot_server::config::Settings| {
+        configure(s, labels.path());
+        s.database.url = url.clone();
+    };
+    let a = spawn_app_with(on_pg).await;
+    let b = spawn_app_with(on_pg).await;
+    reply_as(&a, API_KEY, "nell", "hello").await;
+    reply_as(&a, API_KEY, "nell", "100% odd_question about zorblax").await;
+
+    let on_a = admin(&a).await;
+    // The same cookie, on the other instance.
+    let on_b = Console {
+        app: &b,
+        cookie: on_a.cookie.clone(),
+        csrf: on_a.csrf.clone(),
+        session: on_a.session.clone(),
+    };
+    let turns = on_b.turns("user=nell", 2).await;
+    assert_eq!(turns.len(), 2);
+    // LIKE wildcards in the search are literal on Postgres too.
+    assert_eq!(on_b.turns("q=100%25%20odd_q", 1).await.len(), 1);
+    assert_eq!(
+        on_b.get_json("/admin/api/conversations?q=1000%25").await["turns"],
+        json!([])
+    );
+    let id = turns[0]["conversation_id"].as_str().unwrap();
+    let transcript = on_b
+        .get_json(&format!("/admin/api/conversations/{id}"))
+        .await;
+    assert_eq!(transcript["turns"].as_array().unwrap().len(), 2);
+    let stats = on_b.get_json("/admin/api/stats").await;
+    assert_eq!(stats["totals"]["messages"], 2);
+    assert_eq!(stats["totals"]["fallbacks"], 1);
+
+    let inbox = on_b.get_json("/admin/api/inbox").await;
+    let id = inbox["groups"][0]["turns"][0]["id"].clone();
+    let response = on_b
+        .post(
+            "/admin/api/inbox/label",
+            &json!({ "turn_ids": [id], "intent": "greet" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(on_b.get_json("/admin/api/inbox").await["groups"], json!([]));
+
+    // Logged out on B: gone on A too.
+    let out = on_b.post("/admin/api/logout", &json!({})).await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        on_a.get("/admin/api/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn with_recording_off_no_turn_is_kept() {
+    let labels = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(|s| {
+        configure(s, labels.path());
+        s.console.record = false;
+    })
+    .await;
+    reply_as(&app, API_KEY, "otto", "hello").await;
+    reply_as(&app, API_KEY, "otto", "zorblax frobnication").await;
+    let admin = admin(&app).await;
+    // Give the writer the time it takes when recording is on.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let turns = admin.get_json("/admin/api/conversations").await;
+    assert_eq!(turns["turns"], json!([]));
+    let stats = admin.get_json("/admin/api/stats").await;
+    assert_eq!(stats["totals"]["messages"], 0);
+}
+
+#[tokio::test]
+async fn erasing_a_user_deletes_their_recorded_turns() {
+    let labels = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(|s| configure(s, labels.path())).await;
+    reply_as(&app, API_KEY, "pat", "hello").await;
+    reply_as(&app, API_KEY, "pat", "what did I just do?").await;
+    reply_as(&app, API_KEY, "quinn", "hello").await;
+    let admin = admin(&app).await;
+    admin.turns("", 3).await;
+    let erased: Value = app
+        .send(reqwest::Method::DELETE, "/users/pat", Some(API_KEY))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(erased["erased"]["console_turns"], 2, "{erased}");
+    let left = admin.get_json("/admin/api/conversations").await;
+    let users: Vec<&str> = left["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["quinn"]);
 }

@@ -3,6 +3,7 @@
 // system Chromium (never `npx playwright install`).
 //
 //   node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only <scenario>] [--expect-text <text>]
+//                              [--admin-token <token>] [--other-product <id>:<api key>]
 //
 // Scenarios:
 //   webchat  rasa-webchat 1.0.1, unchanged, served from this script's own
@@ -31,6 +32,25 @@
 //            bot_stream events it does not know, and renders the answer once,
 //            whole: no partial or duplicate messages.
 //
+// The team console at /admin (docs/console-api.md); each needs --admin-token (the
+// server's [admin] token) and --only:
+//   console-login      the login form; a wrong token is refused; the admin sees
+//            every product (picker) and another product's conversations; POST
+//            without X-CSRF-Token is 403; log out; a product login (demo's API
+//            key, --other-product names the other one) sees no picker and none
+//            of the other product's turns, and asking for it answers 404.
+//   console-live       the Live page is open while PostHog webhook events for a
+//            new session arrive: its card and timeline grow without a reload.
+//   console-transcript the demo's widget answers "hello" and an archive question;
+//            its thumbs up is sent; the console finds the turns, exports them as
+//            JSONL and opens the transcript: intent, responder, sources, thumbs.
+//   console-inbox      "ahoy there" falls back; labelled "greet" in the inbox, the
+//            classifier retrains and POST /model/parse answers greet. Run it on a
+//            server whose intents dir is a copy: labelling writes an overrides file.
+//   console-numbers    a few chat turns, and a widget answer given thumbs up then
+//            down (the second replaces the first); then the Numbers page: six
+//            Chart.js charts with today's counts in them, and the headline rates.
+//
 // Env: COPILOT_CHROMIUM (default /usr/bin/chromium).
 // Prints one `PASS <scenario>` / `FAIL <scenario>: <reason>` line per scenario and
 // exits 0 only if every selected scenario passed. The whole run is capped at 90 s.
@@ -49,14 +69,16 @@ const WEBHOOK_SECRET = 'demo-secret-change-me';
 const PLAIN_SCENARIOS = ['demo', 'webchat', 'proactive', 'citations'];
 // Scenarios for a server whose fake LLM streams `--expect-text`; --only picks one.
 const STREAM_SCENARIOS = ['stream', 'webchat-stream'];
-const SCENARIOS = [...PLAIN_SCENARIOS, ...STREAM_SCENARIOS];
+// Scenarios for a server with an admin token (`--admin-token`); --only picks one.
+const CONSOLE_SCENARIOS = ['console-login', 'console-live', 'console-transcript', 'console-inbox', 'console-numbers'];
+const SCENARIOS = [...PLAIN_SCENARIOS, ...STREAM_SCENARIOS, ...CONSOLE_SCENARIOS];
 const OVERALL_MS = 90_000;
 const STARTED = Date.now();
 
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const args = { server: null, out: null, only: null, expectText: null };
+  const args = { server: null, out: null, only: null, expectText: null, adminToken: null, otherProduct: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -68,6 +90,13 @@ function parseArgs(argv) {
     else if (a === '--out') args.out = value();
     else if (a === '--only') args.only = value();
     else if (a === '--expect-text') args.expectText = value();
+    else if (a === '--admin-token') args.adminToken = value();
+    else if (a === '--other-product') {
+      const v = value();
+      const at = v.indexOf(':');
+      if (at <= 0 || at === v.length - 1) usage(`--other-product wants <id>:<api key>, got ${v}`);
+      args.otherProduct = { id: v.slice(0, at), apiKey: v.slice(at + 1) };
+    }
     else if (a === '-h' || a === '--help') usage();
     else usage(`unknown argument ${a}`);
   }
@@ -75,6 +104,8 @@ function parseArgs(argv) {
   if (!args.out) usage('--out is required');
   if (args.only && !SCENARIOS.includes(args.only)) usage(`--only must be one of ${SCENARIOS.join(', ')}, got ${args.only}`);
   if (STREAM_SCENARIOS.includes(args.only) && !args.expectText) usage(`--only ${args.only} needs --expect-text (the streamed answer)`);
+  if (CONSOLE_SCENARIOS.includes(args.only) && !args.adminToken) usage(`--only ${args.only} needs --admin-token (the server's [admin] token)`);
+  if (args.only === 'console-login' && !args.otherProduct) usage('--only console-login needs --other-product <id>:<api key>');
   args.server = args.server.replace(/\/+$/, '');
   return args;
 }
@@ -82,7 +113,8 @@ function parseArgs(argv) {
 function usage(problem) {
   if (problem) console.error(`e2e.mjs: ${problem}`);
   console.error(
-    `usage: node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only ${SCENARIOS.join('|')}] [--expect-text <text>]`
+    `usage: node tests/browser/e2e.mjs --server http://127.0.0.1:PORT --out <dir> [--only ${SCENARIOS.join('|')}] [--expect-text <text>] ` +
+      '[--admin-token <token>] [--other-product <id>:<api key>]'
   );
   process.exit(2);
 }
@@ -818,8 +850,12 @@ async function scenarioProactive(browser) {
 
 // ---------------------------------------------------------------- shared: the demo page with our widget
 
-/** A fresh demo page in its own context, recording console errors and failed or blocked requests. */
-async function newDemoPage(browser, S) {
+/**
+ * A fresh page in its own context, recording console errors and failed or
+ * blocked requests. `expectedFailure(url)` names responses >= 400 the scenario
+ * asks for on purpose (the browser logs each as a console error).
+ */
+async function newDemoPage(browser, S, { expectedFailure = () => false } = {}) {
   const errors = [];
   const consoleLines = [];
   const blocked = [];
@@ -829,7 +865,9 @@ async function newDemoPage(browser, S) {
   const page = await context.newPage();
   page.on('console', (m) => {
     consoleLines.push(`${m.type()}: ${m.text()}`);
-    if (m.type() === 'error' && !isIgnorableConsole(m)) {
+    const url = (m.location() && m.location().url) || '';
+    const expected = /^Failed to load resource/.test(m.text()) && expectedFailure(url);
+    if (m.type() === 'error' && !isIgnorableConsole(m) && !expected) {
       const where = m.location() && m.location().url ? ` (${m.location().url})` : '';
       errors.push(`console.error: ${m.text()}${where}`);
     }
@@ -1217,6 +1255,643 @@ async function scenarioWebchatStream(browser, staticOrigin) {
   }
 }
 
+// ---------------------------------------------------------------- the team console (/admin)
+
+const CONSOLE = {
+  loginForm: '#login-form',
+  token: '#login-token',
+  product: '#login-product',
+  apiKey: '#login-api-key',
+  submit: '#login-submit',
+  loginError: '#login-error',
+  whoami: '#whoami',
+  picker: '#product-picker',
+  logout: '#logout',
+  liveStatus: '#live-status',
+  turnsTable: '#turns-table',
+  exportLink: '#export-jsonl',
+};
+// The console logs in fresh: its first GET /admin/api/session answers 401.
+const sessionProbe = (url) => new URL(url).pathname === '/admin/api/session';
+
+/** POSTs `body` as JSON to the server (no credentials); returns {status, body}. */
+async function postJson(pathname, body, headers = {}) {
+  const res = await fetchWithTimeout(
+    `${args.server}${pathname}`,
+    { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) },
+    15_000
+  );
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: json, text };
+}
+
+/** One chat turn through Rasa's REST channel; returns the bot's messages. */
+async function restChat(sender, message, metadata = {}) {
+  const res = await postJson('/webhooks/rest/webhook', { sender, message, metadata });
+  if (res.status !== 200 || !Array.isArray(res.body)) fail(`POST /webhooks/rest/webhook (${sender}: ${JSON.stringify(message)}) -> ${res.status}: ${res.text.slice(0, 200)}`);
+  return res.body;
+}
+
+/** What POST /model/parse says `text` is. */
+async function parseIntent(text) {
+  const res = await postJson('/model/parse', { text });
+  if (res.status !== 200 || !res.body || !res.body.intent) fail(`POST /model/parse ${JSON.stringify(text)} -> ${res.status}: ${res.text.slice(0, 200)}`);
+  return res.body.intent;
+}
+
+/** A PostHog webhook delivery (the stock shape) to the demo product. */
+async function deliverEvent({ uuid, user, session, event = '$autocapture', label, url }) {
+  const properties = { $session_id: session, $current_url: url, email: `${user}@example.com` };
+  const body = { uuid, event, distinct_id: user, timestamp: new Date().toISOString(), properties };
+  if (label) {
+    properties.$event_type = 'click';
+    properties.$el_text = label;
+    body.elements_chain = `button.btn:text="${label}";body:nth-child="2"`;
+  }
+  const res = await postJson('/webhook/demo', { event: body, person: null }, { 'X-PostHog-Secret': WEBHOOK_SECRET });
+  if (res.status !== 200) fail(`POST /webhook/demo (${event} ${label || url}) -> ${res.status}: ${res.text.slice(0, 200)}`);
+  return res.body;
+}
+
+const uid = (prefix) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** fetch() from inside the page: same origin, with its session cookie. */
+function pageFetch(page, pathname, init = {}) {
+  return page.evaluate(
+    async ({ pathname, init }) => {
+      const res = await fetch(pathname, { credentials: 'same-origin', ...init });
+      const text = await res.text();
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: res.status, json, text, type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition') };
+    },
+    { pathname, init }
+  );
+}
+
+/** Opens /admin and waits for the login form. */
+async function openConsole(page, S) {
+  await step(S, `open ${args.server}/admin, wait for the login form`, async () => {
+    const res = await page.goto(`${args.server}/admin`, { waitUntil: 'load', timeout: 10_000 });
+    if (!res || !res.ok()) fail(`GET /admin returned ${res && res.status()}`);
+    const type = res.headers()['content-type'] || '';
+    if (!type.includes('text/html')) fail(`GET /admin returned content-type ${JSON.stringify(type)}, not HTML`);
+    try {
+      await page.locator(CONSOLE.loginForm).waitFor({ state: 'visible', timeout: 10_000 });
+    } catch {
+      fail(`no ${CONSOLE.loginForm} within 10 s; #app says: ${JSON.stringify(((await page.locator('#app').textContent()) || '').slice(0, 300))}`);
+    }
+  });
+}
+
+/**
+ * Logs in through the form with `{token}` (admin) or `{product, apiKey}`, and
+ * waits for the console's top bar. Returns the whoami text.
+ */
+async function consoleLogin(page, S, creds) {
+  const what = creds.token ? 'the admin token' : `product ${creds.product}'s API key`;
+  return step(S, `log in with ${what}`, async () => {
+    if (!(await page.locator(CONSOLE.loginForm).isVisible())) await openConsole(page, S);
+    if (creds.token) {
+      await page.locator('label.segment', { hasText: 'Admin token' }).click({ timeout: 5_000 });
+      await page.locator(CONSOLE.token).fill(creds.token, { timeout: 5_000 });
+    } else {
+      await page.locator('label.segment', { hasText: 'Product key' }).click({ timeout: 5_000 });
+      await page.locator(CONSOLE.product).fill(creds.product, { timeout: 5_000 });
+      await page.locator(CONSOLE.apiKey).fill(creds.apiKey, { timeout: 5_000 });
+    }
+    await page.locator(CONSOLE.submit).click({ timeout: 5_000 });
+    try {
+      await page.locator(CONSOLE.whoami).waitFor({ state: 'visible', timeout: 10_000 });
+    } catch {
+      const err = await page.locator(CONSOLE.loginError).textContent().catch(() => null);
+      fail(`the console did not open after logging in with ${what}; login error: ${JSON.stringify(err)}`);
+    }
+    return (await page.locator(CONSOLE.whoami).textContent()).trim();
+  });
+}
+
+/** Goes to a console route (hash) and waits for `ready` (a selector) to show. */
+async function consoleGo(page, S, hash, ready, timeout = 10_000) {
+  await step(S, `go to ${hash}, wait for ${ready}`, async () => {
+    await page.evaluate((h) => {
+      window.location.hash = h;
+    }, hash);
+    try {
+      await page.locator(ready).first().waitFor({ state: 'visible', timeout });
+    } catch {
+      const text = ((await page.locator('#view').textContent().catch(() => '')) || '').replace(/\s+/g, ' ').slice(0, 400);
+      fail(`${ready} did not show within ${timeout} ms on ${hash}; the page says: ${JSON.stringify(text)}`);
+    }
+  });
+}
+
+/** The users in the conversations table (after a search). */
+function tableUsers(page) {
+  return page.locator(`${CONSOLE.turnsTable} tbody tr td.user-cell`).allTextContents();
+}
+
+/** Runs `fn(page, demo)` on a fresh console page, with the usual failure report and cleanup. */
+async function withConsolePage(browser, S, options, fn) {
+  const demo = await newDemoPage(browser, S, options);
+  try {
+    const detail = await fn(demo.page, demo);
+    demo.checkErrors();
+    return { ok: true, detail };
+  } catch (e) {
+    await demo.report(e);
+    throw e;
+  } finally {
+    await demo.context.close().catch(() => {});
+  }
+}
+
+async function scenarioConsoleLogin(browser) {
+  const S = 'console-login';
+  const shot = path.join(args.out, 'console-login.png');
+  const other = args.otherProduct;
+  const otherUser = uid('other-user');
+  const demoUser = uid('demo-user');
+  // This scenario asks for refusals on purpose: 401, 403 and 404 from /admin/api.
+  const expectedFailure = (url) => new URL(url).pathname.startsWith('/admin/api/');
+  return withConsolePage(browser, S, { expectedFailure }, async (page) => {
+    await step(S, `chat once as ${demoUser} (demo) and once as ${otherUser} (${other.id})`, async () => {
+      await restChat(demoUser, 'hello', { productId: 'demo', userId: demoUser });
+      await restChat(otherUser, 'hello', { productId: other.id, userId: otherUser });
+    });
+
+    await openConsole(page, S);
+    await step(S, 'check the login form: no session yet, nothing but the form', async () => {
+      const session = await pageFetch(page, '/admin/api/session');
+      if (session.status !== 401) fail(`GET /admin/api/session before logging in -> ${session.status}, want 401: ${session.text}`);
+      if (await page.locator(CONSOLE.whoami).count()) fail('the console shows its top bar before anyone logged in');
+    });
+    await step(S, `screenshot ${shot}`, () => page.screenshot({ path: shot, timeout: 10_000 }));
+
+    await step(S, 'a wrong admin token is refused with a message', async () => {
+      await page.locator(CONSOLE.token).fill('not-the-token', { timeout: 5_000 });
+      await page.locator(CONSOLE.submit).click({ timeout: 5_000 });
+      try {
+        await page.locator(CONSOLE.loginError).waitFor({ state: 'visible', timeout: 5_000 });
+      } catch {
+        fail(`no ${CONSOLE.loginError} after a wrong token`);
+      }
+      if (await page.locator(CONSOLE.whoami).count()) fail('a wrong token opened the console');
+      const res = await pageFetch(page, '/admin/api/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: 'not-the-token' }),
+      });
+      if (res.status !== 401 || !res.json || res.json.error !== 'wrong credentials') {
+        fail(`POST /admin/api/login with a wrong token -> ${res.status} ${res.text}, want 401 {"error":"wrong credentials"}`);
+      }
+    });
+
+    const who = await consoleLogin(page, S, { token: args.adminToken });
+    await step(S, `the admin sees every product in the picker and lands on #/live`, async () => {
+      if (!/admin/i.test(who)) fail(`#whoami says ${JSON.stringify(who)}, want Admin`);
+      const options = await page.locator(`${CONSOLE.picker} option`).evaluateAll((os) => os.map((o) => o.value));
+      for (const p of ['demo', other.id]) if (!options.includes(p)) fail(`the product picker lacks ${p}: ${JSON.stringify(options)}`);
+      await page.waitForFunction(() => window.location.hash.startsWith('#/live'), null, { timeout: 5_000 });
+      const session = await pageFetch(page, '/admin/api/session');
+      if (session.status !== 200 || session.json.role !== 'admin' || !session.json.csrf) fail(`GET /admin/api/session -> ${session.status} ${session.text}`);
+      if (page.url().includes(args.adminToken) || session.json.csrf && page.url().includes(session.json.csrf)) fail(`a secret is in the URL: ${page.url()}`);
+    });
+
+    await step(S, `the admin picks ${other.id}: its conversations show ${otherUser}`, async () => {
+      await page.locator(CONSOLE.picker).selectOption(other.id, { timeout: 5_000 });
+      await consoleGo(page, S, '#/conversations', `${CONSOLE.turnsTable} tbody tr`);
+      const users = await tableUsers(page);
+      if (!users.some((u) => u.includes(otherUser))) fail(`${other.id}'s conversations lack ${otherUser}: ${JSON.stringify(users)}`);
+      if (users.some((u) => u.includes(demoUser))) fail(`${other.id}'s conversations show demo's ${demoUser}: ${JSON.stringify(users)}`);
+    });
+
+    await step(S, 'a POST without X-CSRF-Token is refused (403)', async () => {
+      const res = await pageFetch(page, '/admin/api/logout', { method: 'POST' });
+      if (res.status !== 403) fail(`POST /admin/api/logout without X-CSRF-Token -> ${res.status} ${res.text}, want 403`);
+      const still = await pageFetch(page, '/admin/api/session');
+      if (still.status !== 200) fail(`the refused logout ended the session: GET /admin/api/session -> ${still.status}`);
+    });
+
+    await step(S, 'log out: back to the login form, the session is gone', async () => {
+      await page.locator(CONSOLE.logout).click({ timeout: 5_000 });
+      await page.locator(CONSOLE.loginForm).waitFor({ state: 'visible', timeout: 5_000 });
+      const session = await pageFetch(page, '/admin/api/session');
+      if (session.status !== 401) fail(`GET /admin/api/session after logging out -> ${session.status}, want 401`);
+    });
+
+    await step(S, `${other.id}'s API key does not log in as demo`, async () => {
+      const res = await pageFetch(page, '/admin/api/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ product: 'demo', api_key: other.apiKey }),
+      });
+      if (res.status !== 401) fail(`POST /admin/api/login {product: demo, api_key: <${other.id}'s>} -> ${res.status} ${res.text}, want 401`);
+    });
+
+    const whoProduct = await consoleLogin(page, S, { product: 'demo', apiKey: DEMO_API_KEY });
+    await step(S, `a demo login: no picker, only demo's turns; ${other.id} answers 404`, async () => {
+      if (!whoProduct.includes('demo')) fail(`#whoami says ${JSON.stringify(whoProduct)}, want demo`);
+      if (await page.locator(CONSOLE.picker).count()) fail('a product login shows the product picker');
+      await consoleGo(page, S, '#/conversations', `${CONSOLE.turnsTable} tbody tr`);
+      const users = await tableUsers(page);
+      if (!users.some((u) => u.includes(demoUser))) fail(`demo's conversations lack ${demoUser}: ${JSON.stringify(users)}`);
+      if (users.some((u) => u.includes(otherUser))) fail(`a demo login sees ${other.id}'s ${otherUser}: ${JSON.stringify(users)}`);
+      const session = await pageFetch(page, '/admin/api/session');
+      if (session.json.role !== 'product' || session.json.product !== 'demo' || JSON.stringify(session.json.products) !== '["demo"]') {
+        fail(`GET /admin/api/session for a demo login: ${session.text}`);
+      }
+      for (const probe of [
+        `/admin/api/conversations?product=${other.id}`,
+        `/admin/api/live?product=${other.id}`,
+        `/admin/api/stats?product=${other.id}`,
+        `/admin/api/inbox?product=${other.id}`,
+        `/admin/api/export?product=${other.id}`,
+      ]) {
+        const res = await pageFetch(page, probe);
+        if (res.status !== 404 || !res.json || res.json.error !== 'no such product') fail(`GET ${probe} as demo -> ${res.status} ${res.text}, want 404 {"error":"no such product"}`);
+      }
+      const all = await pageFetch(page, '/admin/api/conversations');
+      if (all.status !== 200 || all.json.turns.some((t) => t.user === otherUser || t.product === other.id)) {
+        fail(`GET /admin/api/conversations as demo shows ${other.id}'s turns: ${all.text.slice(0, 400)}`);
+      }
+    });
+    return `admin and demo logins, CSRF enforced, ${other.id} hidden from demo`;
+  });
+}
+
+async function scenarioConsoleLive(browser) {
+  const S = 'console-live';
+  const shot = path.join(args.out, 'console-live.png');
+  const session = uid('live-sess');
+  const user = uid('live-user');
+  const card = `[data-session-id="${session}"]`;
+  return withConsolePage(browser, S, { expectedFailure: sessionProbe }, async (page) => {
+    await openConsole(page, S);
+    await consoleLogin(page, S, { token: args.adminToken });
+    await consoleGo(page, S, '#/live', `${CONSOLE.liveStatus}[data-state=open]`);
+    await step(S, 'mark the page, to tell later that it was not reloaded', () =>
+      page.evaluate(() => {
+        window.__notReloaded = true;
+      })
+    );
+
+    await step(S, `deliver a pageview and a click on "Edit" for the new session ${session}`, async () => {
+      await deliverEvent({ uuid: uid('ev'), user, session, event: '$pageview', url: 'http://127.0.0.1/projects' });
+      await deliverEvent({ uuid: uid('ev'), user, session, label: 'Edit', url: 'http://127.0.0.1/projects' });
+    });
+    await step(S, `wait for the session's card with an "Edit" action in its timeline`, () =>
+      pollUntil(
+        `${card} .timeline li with "Edit"`,
+        async () => {
+          const items = await page.locator(`${card} .timeline li`).allTextContents();
+          if (items.some((t) => t.includes('Edit'))) return { done: true, value: items };
+          const cards = await page.locator('[data-session-id]').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-session-id')));
+          return { done: false, detail: `cards ${JSON.stringify(cards)}, timeline ${JSON.stringify(items)}` };
+        },
+        { timeout: 15_000, interval: 200 }
+      )
+    );
+    const before = await page.locator(`${card} .timeline li`).count();
+
+    await step(S, 'deliver a click on "Save changes": the timeline grows without a reload', async () => {
+      await deliverEvent({ uuid: uid('ev'), user, session, label: 'Save changes', url: 'http://127.0.0.1/projects/7' });
+      await pollUntil(
+        `a new ${card} .timeline li with "Save changes"`,
+        async () => {
+          const items = await page.locator(`${card} .timeline li`).allTextContents();
+          if (items.length > before && items.some((t) => t.includes('Save changes'))) return { done: true, value: items };
+          return { done: false, detail: JSON.stringify(items) };
+        },
+        { timeout: 15_000, interval: 200 }
+      );
+      if (!(await page.evaluate(() => window.__notReloaded === true))) fail('the page was reloaded to show the new action');
+      const texts = await page.locator(`${card} .timeline li`).allTextContents();
+      const edit = texts.findIndex((t) => t.includes('Edit'));
+      const save = texts.findIndex((t) => t.includes('Save changes'));
+      if (!(edit >= 0 && save > edit)) fail(`the timeline is not oldest first: ${JSON.stringify(texts)}`);
+      const head = ((await page.locator(`${card} .who`).textContent()) || '').trim();
+      if (!head.includes(user)) fail(`the card does not name the user ${user}: ${JSON.stringify(head)}`);
+      log(S, `timeline: ${JSON.stringify(texts)}; status ${JSON.stringify(await page.locator(CONSOLE.liveStatus).textContent())}`);
+    });
+    await step(S, `screenshot ${shot}`, () => page.screenshot({ path: shot, timeout: 10_000 }));
+    return `session ${session}'s timeline grew live to ${before + 1}+ actions`;
+  });
+}
+
+async function scenarioConsoleTranscript(browser) {
+  const S = 'console-transcript';
+  const listShot = path.join(args.out, 'console-conversations.png');
+  const shot = path.join(args.out, 'console-transcript.png');
+  const greeting = WIDGET_GREETING;
+  const intent = await step(S, `POST /model/parse ${JSON.stringify(greeting)}`, () => parseIntent(greeting));
+
+  // 1. The end user: the demo's widget, with thumbs.
+  const turnId = await thumbsInWidget(browser, S, ['up'], async (page) => {
+    await step(S, `ask the widget ${JSON.stringify(CITATION_QUESTION)} and wait for the answer`, async () => {
+      const n = await askWidget(page, CITATION_QUESTION);
+      await page.waitForFunction(
+        ({ sel, n }) => [...document.querySelectorAll(sel)].slice(n).some((b) => /archive/i.test(b.textContent)),
+        { sel: DEMO.botMsg, n },
+        { timeout: 20_000, polling: 100 }
+      );
+    });
+  });
+
+  // 2. The team: the console.
+  return withConsolePage(browser, S, { expectedFailure: sessionProbe }, async (page) => {
+    await openConsole(page, S);
+    await consoleLogin(page, S, { token: args.adminToken });
+    await consoleGo(page, S, '#/conversations', `${CONSOLE.turnsTable}`);
+    await step(S, `search user ${DEMO_USER}: both turns, "${greeting}" as ${intent.name}`, async () => {
+      await page.locator('#conv-filters input[name=user]').fill(DEMO_USER, { timeout: 5_000 });
+      await page.locator('#conv-filters button[type=submit]').click({ timeout: 5_000 });
+      await page.waitForFunction((u) => window.location.hash.includes(`user=${u}`), DEMO_USER, { timeout: 5_000 });
+      await pollUntil(
+        `a row for turn ${turnId}`,
+        async () => {
+          const ids = await page.locator(`${CONSOLE.turnsTable} tbody tr`).evaluateAll((rs) => rs.map((r) => r.getAttribute('data-turn-id')));
+          return ids.includes(turnId) && ids.length >= 2 ? { done: true } : { done: false, detail: JSON.stringify(ids) };
+        },
+        { timeout: 10_000 }
+      );
+      const row = page.locator(`${CONSOLE.turnsTable} tr[data-turn-id="${turnId}"]`);
+      const text = ((await row.textContent()) || '').replace(/\s+/g, ' ');
+      if (!text.includes(greeting) || !text.includes(intent.name)) fail(`the row for ${turnId} lacks ${JSON.stringify(greeting)} or ${intent.name}: ${JSON.stringify(text)}`);
+      const users = await tableUsers(page);
+      if (users.some((u) => !u.includes(DEMO_USER))) fail(`the search for ${DEMO_USER} shows other users: ${JSON.stringify(users)}`);
+    });
+    await step(S, 'the export link downloads the same turns as JSONL', async () => {
+      const href = await page.locator(CONSOLE.exportLink).getAttribute('href');
+      if (!href || !href.startsWith('/admin/api/export') || !href.includes(`user=${DEMO_USER}`)) fail(`${CONSOLE.exportLink} href is ${JSON.stringify(href)}`);
+      const res = await pageFetch(page, href);
+      if (res.status !== 200) fail(`GET ${href} -> ${res.status}: ${res.text.slice(0, 200)}`);
+      if (!(res.type || '').includes('application/x-ndjson')) fail(`GET ${href}: content-type ${JSON.stringify(res.type)}`);
+      if (!/attachment/.test(res.disposition || '') || !/conversations\.jsonl/.test(res.disposition || '')) fail(`GET ${href}: content-disposition ${JSON.stringify(res.disposition)}`);
+      const rows = res.text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+      if (!rows.some((r) => r.id === turnId) || rows.some((r) => r.user !== DEMO_USER)) fail(`the export is not this search: ${res.text.slice(0, 400)}`);
+    });
+    await step(S, `screenshot ${listShot}`, () => page.screenshot({ path: listShot, timeout: 10_000 }));
+
+    await step(S, `click the "${greeting}" row: its transcript opens`, async () => {
+      await page.locator(`${CONSOLE.turnsTable} tr[data-turn-id="${turnId}"] td`).first().click({ timeout: 5_000 });
+      await page.waitForFunction(() => window.location.hash.startsWith('#/conversation/'), null, { timeout: 5_000 });
+      await page.locator(`.turn[data-turn-id="${turnId}"]`).waitFor({ state: 'visible', timeout: 10_000 });
+    });
+    await step(S, `the transcript: "${greeting}" then the reply, ${intent.name}, a responder, the thumbs up`, async () => {
+      // The thumbs went over the socket; the console reads them from the store.
+      await pollUntil(
+        `turn ${turnId}'s thumbs up in the transcript`,
+        async () => {
+          if (await page.locator(`.turn[data-turn-id="${turnId}"] .feedback-up`).count()) return { done: true };
+          await page.evaluate(() => window.dispatchEvent(new HashChangeEvent('hashchange')));
+          await page.locator(`.turn[data-turn-id="${turnId}"]`).waitFor({ state: 'visible', timeout: 5_000 });
+          return { done: false, detail: 'no .feedback-up yet' };
+        },
+        { timeout: 10_000, interval: 500 }
+      );
+      const turn = page.locator(`.turn[data-turn-id="${turnId}"]`);
+      const user = ((await turn.locator('.msg-user .msg-text').textContent()) || '').trim();
+      if (user !== greeting) fail(`the user message is ${JSON.stringify(user)}, want ${JSON.stringify(greeting)}`);
+      const bots = await turn.locator('.msg-bot .msg-text').allTextContents();
+      if (!bots.length || !bots[0].trim()) fail(`no bot reply under ${JSON.stringify(greeting)}: ${JSON.stringify(bots)}`);
+      const shownIntent = ((await turn.locator('.turn-details .intent').first().textContent()) || '').trim();
+      if (shownIntent !== intent.name) fail(`the details say intent ${JSON.stringify(shownIntent)}, want ${intent.name}`);
+      const responder = ((await turn.locator('.turn-details .responder').first().textContent()) || '').trim();
+      if (!responder || responder === '—') fail('the details name no responder');
+      const turns = await page.locator('.turn[data-turn-id]').count();
+      if (turns < 2) fail(`the transcript has ${turns} turn(s), want both`);
+      const order = await page.locator('.turn .msg-user .msg-text').allTextContents();
+      if (order[0].trim() !== greeting) fail(`the turns are not oldest first: ${JSON.stringify(order)}`);
+      const sources = await page.locator('.turn-details .sources a[href]').evaluateAll((as) => as.map((a) => ({ href: a.href, rel: a.rel })));
+      if (sources.some((s) => !/^https?:/.test(s.href) || !s.rel.includes('noopener'))) fail(`bad source links: ${JSON.stringify(sources)}`);
+      log(S, `turn ${turnId}: ${intent.name} by ${responder}; reply ${JSON.stringify(bots[0].slice(0, 80))}; ${sources.length} source link(s)`);
+    });
+    await step(S, `screenshot ${shot}`, async () => {
+      // Open the details so the page shows what they hold.
+      await page.evaluate(() => document.querySelectorAll('.turn-details details').forEach((d) => (d.open = true)));
+      await page.screenshot({ path: shot, timeout: 10_000, fullPage: true });
+    });
+    return `turn ${turnId} found, exported and shown: ${intent.name}, thumbs up`;
+  });
+}
+
+// Falls back with the shipped intents (greet 0.42, just short of a clear win);
+// the inbox scenario teaches it to be a greeting.
+const INBOX_TEXT = 'ahoy there';
+const INBOX_INTENT = 'greet';
+const INBOX_OTHER = 'is there a gantt chart view';
+
+async function scenarioConsoleInbox(browser) {
+  const S = 'console-inbox';
+  const shot = path.join(args.out, 'console-inbox.png');
+  return withConsolePage(browser, S, { expectedFailure: sessionProbe }, async (page) => {
+    await step(S, `precondition: POST /model/parse ${JSON.stringify(INBOX_TEXT)} is not ${INBOX_INTENT} yet`, async () => {
+      const intent = await parseIntent(INBOX_TEXT);
+      if (intent.name === INBOX_INTENT) fail(`the classifier already says ${INBOX_INTENT} for ${JSON.stringify(INBOX_TEXT)}; this scenario would prove nothing`);
+      log(S, `before: ${JSON.stringify(intent)}`);
+    });
+    await step(S, `two users say ${JSON.stringify(INBOX_TEXT)}, one ${JSON.stringify(INBOX_OTHER)}`, async () => {
+      await restChat(uid('inbox-a'), INBOX_TEXT, { productId: 'demo' });
+      await restChat(uid('inbox-b'), INBOX_TEXT, { productId: 'demo' });
+      await restChat(uid('inbox-c'), INBOX_OTHER, { productId: 'demo' });
+    });
+    await openConsole(page, S);
+    await consoleLogin(page, S, { token: args.adminToken });
+    await consoleGo(page, S, '#/inbox', '.inbox-group');
+    const group = page.locator('.inbox-group', { has: page.locator('.group-text', { hasText: INBOX_TEXT }) });
+    const ids = await step(S, `the inbox groups the two ${JSON.stringify(INBOX_TEXT)}`, async () => {
+      if ((await group.count()) !== 1) fail(`want one group for ${JSON.stringify(INBOX_TEXT)}, got ${await group.count()}: ${JSON.stringify(await page.locator('.inbox-group .group-text').allTextContents())}`);
+      const count = await group.getAttribute('data-count');
+      const turnIds = ((await group.getAttribute('data-turn-ids')) || '').split(' ').filter(Boolean);
+      if (count !== '2' || turnIds.length !== 2) fail(`the group counts ${count} with turns ${JSON.stringify(turnIds)}, want 2`);
+      const options = await group.locator('select option').evaluateAll((os) => os.map((o) => o.value));
+      if (!options.includes(INBOX_INTENT) || !options.includes('out_of_scope')) fail(`the intent select lacks ${INBOX_INTENT} or out_of_scope: ${JSON.stringify(options)}`);
+      return turnIds;
+    });
+    await step(S, `screenshot ${shot}`, () => page.screenshot({ path: shot, timeout: 10_000, fullPage: true }));
+
+    await step(S, `label the group ${INBOX_INTENT}: confirmed, and the group goes`, async () => {
+      await group.locator('select').selectOption(INBOX_INTENT, { timeout: 5_000 });
+      await group.locator('button.label-button').click({ timeout: 5_000 });
+      const status = page.locator('#inbox-status');
+      try {
+        await status.locator('.notice').waitFor({ state: 'visible', timeout: 20_000 });
+      } catch {
+        fail(`no confirmation within 20 s; the group says ${JSON.stringify(await group.locator('.form-error').textContent().catch(() => null))}`);
+      }
+      const text = ((await status.textContent()) || '').replace(/\s+/g, ' ');
+      if (!new RegExp(`Labelled 2 as ${INBOX_INTENT}; retrained in \\d+ ms`).test(text)) fail(`the confirmation says ${JSON.stringify(text)}`);
+      if (await group.count()) fail('the labelled group is still shown');
+      log(S, text);
+    });
+    await step(S, `POST /model/parse ${JSON.stringify(INBOX_TEXT)} now answers ${INBOX_INTENT}`, async () => {
+      const intent = await parseIntent(INBOX_TEXT);
+      if (intent.name !== INBOX_INTENT) fail(`after labelling, /model/parse says ${JSON.stringify(intent)}, want ${INBOX_INTENT}`);
+      log(S, `after: ${JSON.stringify(intent)}`);
+    });
+    await step(S, 'the inbox, loaded again, no longer lists the labelled turns', async () => {
+      await page.reload({ waitUntil: 'load', timeout: 10_000 });
+      await page.locator('#inbox-groups .inbox-group, #inbox-groups .empty').first().waitFor({ state: 'visible', timeout: 10_000 });
+      const listed = await page.locator('.inbox-group').evaluateAll((gs) => gs.flatMap((g) => (g.getAttribute('data-turn-ids') || '').split(' ')));
+      if (ids.some((id) => listed.includes(id))) fail(`labelled turns are back in the inbox: ${JSON.stringify(listed)}`);
+      const res = await pageFetch(page, '/admin/api/conversations?q=ahoy');
+      const labels = res.json.turns.filter((t) => ids.includes(t.id)).map((t) => t.label);
+      if (labels.length !== 2 || labels.some((l) => l !== INBOX_INTENT)) fail(`the labelled turns' label fields: ${JSON.stringify(labels)}`);
+    });
+    return `"${INBOX_TEXT}" labelled ${INBOX_INTENT}; /model/parse agrees`;
+  });
+}
+
+const WIDGET_GREETING = 'hello';
+
+/**
+ * The demo's widget answers WIDGET_GREETING; its thumbs are clicked in the
+ * order of `values` ('up' | 'down'); then `more(page)` runs, if given.
+ * Returns the answer's turn id.
+ */
+async function thumbsInWidget(browser, S, values, more) {
+  const widget = await newDemoPage(browser, S);
+  try {
+    await openDemoWidget(widget.page, S);
+    const before = await step(S, `ask the widget ${JSON.stringify(WIDGET_GREETING)}`, () => askWidget(widget.page, WIDGET_GREETING));
+    const turnId = await step(S, `click the answer's thumbs: ${values.join(', then ')}`, async () => {
+      try {
+        await widget.page.waitForFunction(
+          ({ sel, before }) => document.querySelectorAll(sel).length > before && document.querySelector('#copilot-messages .copilot-feedback'),
+          { sel: DEMO.botMsg, before },
+          { timeout: 15_000, polling: 100 }
+        );
+      } catch {
+        fail(`no bot answer with a .copilot-feedback row within 15 s (no metadata.turn_id?); bot messages: ${JSON.stringify(await widget.page.locator(DEMO.botMsg).allTextContents())}`);
+      }
+      const row = widget.page.locator('#copilot-messages .copilot-feedback').last();
+      for (const value of values) {
+        const button = row.locator(`button[data-value=${value}]`);
+        await button.click({ timeout: 5_000 });
+        if ((await button.getAttribute('aria-pressed')) !== 'true') fail(`thumbs ${value} is not marked (aria-pressed) after the click`);
+        const others = await row.locator(`button:not([data-value=${value}])`).evaluateAll((bs) => bs.map((b) => b.getAttribute('aria-pressed')));
+        if (others.some((p) => p !== 'false')) fail(`after thumbs ${value} the other thumb is still marked: ${JSON.stringify(others)}`);
+      }
+      if ((await widget.page.locator(DEMO.botMsg).evaluateAll((bs) => bs.filter((b) => b.querySelector('.copilot-feedback')).length)) > 0) {
+        fail('the thumbs are inside a bot bubble (they must not change its text)');
+      }
+      const id = await row.getAttribute('data-turn-id');
+      if (!id) fail('the thumbs row has no data-turn-id');
+      return id;
+    });
+    if (more) await more(widget.page);
+    widget.checkErrors();
+    return turnId;
+  } catch (e) {
+    await widget.report(e);
+    throw e;
+  } finally {
+    await widget.context.close().catch(() => {});
+  }
+}
+
+async function scenarioConsoleNumbers(browser) {
+  const S = 'console-numbers';
+  const shot = path.join(args.out, 'console-numbers.png');
+  const today = new Date().toISOString().slice(0, 10);
+  return withConsolePage(browser, S, { expectedFailure: sessionProbe }, async (page) => {
+    await step(S, 'chat: two users, four turns, one of them a fallback', async () => {
+      const a = uid('numbers-a');
+      const b = uid('numbers-b');
+      await restChat(a, 'hello', { productId: 'demo' });
+      await restChat(a, 'what did I just do?', { productId: 'demo' });
+      await restChat(b, 'hi there', { productId: 'demo' });
+      await restChat(b, INBOX_OTHER, { productId: 'demo' });
+    });
+    await thumbsInWidget(browser, S, ['up', 'down']);
+    await openConsole(page, S);
+    await consoleLogin(page, S, { token: args.adminToken });
+    await step(S, 'wait until the stats count the thumbs down, and not the replaced thumbs up', () =>
+      pollUntil(
+        'GET /admin/api/stats to count one thumbs down',
+        async () => {
+          const res = await pageFetch(page, '/admin/api/stats?days=14');
+          const t = res.json && res.json.totals;
+          if (t && t.thumbs_down === 1 && t.thumbs_up === 0) return { done: true };
+          return { done: false, detail: `${res.status} totals ${JSON.stringify(t)}` };
+        },
+        { timeout: 10_000, interval: 250 }
+      )
+    );
+    await consoleGo(page, S, '#/numbers', '#chart-volume');
+    const charts = await step(S, 'wait for the six charts, with data', () =>
+      pollUntil(
+        'window.__consoleCharts to hold six charts',
+        async () => {
+          const info = await page.evaluate(() => {
+            const charts = window.__consoleCharts || {};
+            return Object.fromEntries(
+              Object.entries(charts).map(([id, c]) => [
+                id,
+                {
+                  canvas: c.canvas && c.canvas.id,
+                  width: c.width,
+                  labels: c.data.labels.length,
+                  sums: c.data.datasets.map((d) => d.data.reduce((s, v) => s + (typeof v === 'number' ? v : 0), 0)),
+                },
+              ])
+            );
+          });
+          return Object.keys(info).length === 6 ? { done: true, value: info } : { done: false, detail: JSON.stringify(info) };
+        },
+        { timeout: 10_000 }
+      )
+    );
+    await step(S, 'check the charts and the headline numbers', async () => {
+      for (const id of ['chart-volume', 'chart-rates', 'chart-latency', 'chart-offers', 'chart-resolved', 'chart-thumbs']) {
+        const c = charts[id];
+        if (!c) fail(`no chart ${id}: ${JSON.stringify(charts)}`);
+        if (c.canvas !== id || !(c.width > 0)) fail(`chart ${id} is not drawn on <canvas id="${id}">: ${JSON.stringify(c)}`);
+        if (c.labels !== 14) fail(`chart ${id} has ${c.labels} days, want 14: ${JSON.stringify(c)}`);
+      }
+      const [conversations, messages] = charts['chart-volume'].sums;
+      if (!(conversations >= 3 && messages >= 5)) fail(`chart-volume shows ${conversations} conversations and ${messages} messages, want >= 3 and >= 5`);
+      if (JSON.stringify(charts['chart-thumbs'].sums) !== '[0,1]') fail(`chart-thumbs sums ${JSON.stringify(charts['chart-thumbs'].sums)}, want [0,1] (up, down)`);
+      if (!(charts['chart-rates'].sums[0] > 0)) fail(`chart-rates shows no fallback: ${JSON.stringify(charts['chart-rates'])}`);
+      const stats = await pageFetch(page, '/admin/api/stats?days=14');
+      const last = stats.json.days[stats.json.days.length - 1];
+      if (last.date !== today) log(S, `WARN: the last day is ${last.date}, today (UTC) is ${today}`);
+      const todayMessages = await page.evaluate(() => {
+        const c = window.__consoleCharts['chart-volume'];
+        return c.data.datasets[1].data[c.data.datasets[1].data.length - 1];
+      });
+      if (todayMessages !== last.messages) fail(`chart-volume's last bar (${todayMessages}) is not the API's ${last.messages}`);
+      // A rate is null while its denominator is 0 (resolution: no conversation
+      // is older than resolved_after_minutes yet); the page shows "—" then.
+      const totals = stats.json.totals;
+      for (const [id, key] of [
+        ['total-fallback-rate', 'fallback_rate'],
+        ['total-llm-share', 'llm_share'],
+        ['total-resolution-rate', 'resolution_rate'],
+      ]) {
+        const v = ((await page.locator(`#${id} .tile-value`).textContent()) || '').trim();
+        const want = typeof totals[key] === 'number' ? `${(totals[key] * 100).toFixed(1)}%` : '—';
+        if (v !== want) fail(`#${id} shows ${JSON.stringify(v)}, want ${JSON.stringify(want)} (totals.${key} = ${totals[key]})`);
+      }
+      if (typeof totals.fallback_rate !== 'number' || !(totals.fallback_rate > 0)) fail(`totals.fallback_rate is ${totals.fallback_rate} after a fallback`);
+      log(S, `charts: ${JSON.stringify(charts)}`);
+    });
+    await step(S, `screenshot ${shot}`, () => page.screenshot({ path: shot, timeout: 10_000, fullPage: true }));
+    return 'six charts with data and the headline rates';
+  });
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -1283,6 +1958,11 @@ async function main() {
           citations: () => scenarioCitations(browser),
           stream: () => scenarioStream(browser),
           'webchat-stream': () => scenarioWebchatStream(browser, staticOrigin),
+          'console-login': () => scenarioConsoleLogin(browser),
+          'console-live': () => scenarioConsoleLive(browser),
+          'console-transcript': () => scenarioConsoleTranscript(browser),
+          'console-inbox': () => scenarioConsoleInbox(browser),
+          'console-numbers': () => scenarioConsoleNumbers(browser),
         }[s];
         const r = await run();
         results.set(s, true);

@@ -17,7 +17,6 @@ use subtle::ConstantTimeEq;
 use crate::config::SecureCookie;
 use crate::console::Scope;
 use crate::db::StoredLogin;
-use crate::domain::ProductId;
 use crate::products::{KeyDigest, Product, keys};
 use crate::state::AppState;
 use crate::web::{AppError, AppJson, ConsoleRefusal};
@@ -31,6 +30,8 @@ pub struct ConsoleLogin {
     pub product: Option<Arc<Product>>,
     pub csrf: String,
     token_digest: String,
+    /// To tell the admin's "no such product" from an empty one.
+    products: crate::products::Products,
 }
 
 impl ConsoleLogin {
@@ -42,9 +43,11 @@ impl ConsoleLogin {
         let no_such = || AppError::NotFound("no such product".to_owned());
         match (&self.product, requested) {
             (None, None) => Ok(Scope::All),
-            (None, Some(raw)) => ProductId::parse(raw)
-                .map(Scope::Product)
-                .map_err(|_| no_such()),
+            (None, Some(raw)) => self
+                .products
+                .find(raw)
+                .map(|p| Scope::Product(p.id.clone()))
+                .ok_or_else(no_such),
             (Some(own), None) => Ok(Scope::Product(own.id.clone())),
             (Some(own), Some(raw)) if raw == own.id.as_str() => Ok(Scope::Product(own.id.clone())),
             (Some(_), Some(_)) => Err(no_such()),
@@ -94,6 +97,7 @@ impl FromRequestParts<AppState> for ConsoleLogin {
             product,
             csrf: login.csrf,
             token_digest,
+            products: state.products.clone(),
         })
     }
 }
