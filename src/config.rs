@@ -405,6 +405,9 @@ pub struct NluSettings {
     /// The console's labels; empty: `nlu-overrides.yml` beside `intents_dir`.
     #[serde(default)]
     pub overrides_file: PathBuf,
+    /// How often the labels file is checked for changes made elsewhere.
+    #[serde(deserialize_with = "seconds")]
+    pub labels_reload_seconds: Duration,
 }
 
 impl NluSettings {

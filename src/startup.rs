@@ -428,6 +428,12 @@ impl Application {
             trainer,
             labelling: tokio::sync::Mutex::new(()),
         };
+        tasks.spawn(retrain_on_new_labels(
+            console.trainer.clone(),
+            copilot.clone(),
+            settings.nlu.labels_reload_seconds,
+            shutdown.clone(),
+        ));
         tasks.spawn(expire_console(
             console.turns.clone(),
             console.logins.clone(),
@@ -509,6 +515,37 @@ impl Application {
         }
         tracing::info!("copilot-server stopped");
         Ok(())
+    }
+}
+
+/// Retrains when the labels file changes under us (an instance sharing the
+/// folder labelled something), checked every `every`.
+async fn retrain_on_new_labels(
+    trainer: crate::nlu::trainer::Trainer,
+    copilot: Copilot,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    if every.is_zero() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => return,
+        }
+        if !trainer.labels_changed() {
+            continue;
+        }
+        let again = trainer.clone();
+        match tokio::task::spawn_blocking(move || again.train()).await {
+            Ok(Ok(matcher)) => {
+                copilot.replace_matcher(matcher);
+                tracing::info!("labels file changed; classifier retrained");
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "labels file changed but does not load"),
+            Err(error) => tracing::error!(%error, "retraining panicked"),
+        }
     }
 }
 

@@ -3,17 +3,24 @@
 //! whenever the NLU inbox labels a message.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::overrides::{self, Overrides};
 use super::project::{EMBEDDED, Error, Project};
 use super::{Matcher, Thresholds};
 use crate::config::NluSettings;
 
+/// When the labels file was last changed, and its size: what a training read.
+type Stamp = Option<(SystemTime, u64)>;
+
+/// Clones share what was last trained on.
 #[derive(Debug, Clone)]
 pub struct Trainer {
     intents_dir: PathBuf,
     overrides: Overrides,
     settings: NluSettings,
+    trained_on: Arc<parking_lot::Mutex<Stamp>>,
 }
 
 impl Trainer {
@@ -22,7 +29,19 @@ impl Trainer {
             intents_dir: settings.intents_dir.clone(),
             overrides: Overrides::new(settings.overrides_path()),
             settings: settings.clone(),
+            trained_on: Arc::default(),
         }
+    }
+
+    fn stamp(&self) -> Stamp {
+        let meta = std::fs::metadata(self.overrides.path()).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    }
+
+    /// The labels file changed since the last training (another instance
+    /// sharing the folder labelled something).
+    pub fn labels_changed(&self) -> bool {
+        self.stamp() != *self.trained_on.lock()
     }
 
     pub fn overrides(&self) -> &Overrides {
@@ -31,6 +50,8 @@ impl Trainer {
 
     /// The project with the labels applied.
     pub fn project(&self) -> Result<Project, Error> {
+        // Taken before reading: a change during the read is seen next time.
+        *self.trained_on.lock() = self.stamp();
         let dir = &self.intents_dir;
         let mut project = if dir.is_dir() {
             tracing::debug!(dir = %dir.display(), "loading intents");

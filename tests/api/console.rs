@@ -872,3 +872,33 @@ async fn erasing_a_user_deletes_their_recorded_turns() {
         .collect();
     assert_eq!(users, ["quinn"]);
 }
+
+/// Two instances sharing the intents folder: a label given on A reaches B's
+/// classifier without a restart (B notices the labels file changed).
+#[tokio::test]
+async fn a_label_given_on_one_instance_retrains_another_sharing_the_folder() {
+    let labels = tempfile::tempdir().unwrap();
+    let fast = |s: &mut copilot_server::config::Settings| {
+        configure(s, labels.path());
+        s.nlu.labels_reload_seconds = Duration::from_millis(200);
+    };
+    let a = spawn_app_with(fast).await;
+    let b = spawn_app_with(fast).await;
+    const ODD: &str = "glorp the widget matrix";
+    assert_eq!(parse(&b, ODD).await["intent"]["name"], "nlu_fallback");
+    reply_as(&a, API_KEY, "rae", ODD).await;
+    let admin = admin(&a).await;
+    let turn = admin.turns("user=rae", 1).await[0]["id"].clone();
+    let response = admin
+        .post(
+            "/admin/api/inbox/label",
+            &json!({ "turn_ids": [turn], "intent": "ask_bulk_edit" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let learnt = eventually(Duration::from_secs(10), || async {
+        (parse(&b, ODD).await["intent"]["name"] == "ask_bulk_edit").then_some(())
+    })
+    .await;
+    assert!(learnt.is_some(), "B retrained from the shared labels file");
+}
