@@ -364,42 +364,33 @@ async fn write_batch(pool: &AnyPool, batch: Vec<Write>) {
 
 type Erased = (tokio::sync::oneshot::Sender<Result<u64, String>>, u64);
 
+/// Rows per INSERT: each statement is one hand-off to SQLite's worker thread,
+/// so a burst of turns is a few statements, not one per turn. 14 values a
+/// row stays far below both databases' limits on bound values.
+const ROWS_PER_INSERT: usize = 128;
+const INSERT_COLUMNS: usize = 14;
+
 async fn try_write_batch(
     pool: &AnyPool,
     batch: Vec<Write>,
     erased: &mut Vec<Erased>,
 ) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
+    let mut records: Vec<Box<TurnRecord>> = Vec::new();
     for write in batch {
-        match write {
-            Write::Record(record) => {
-                let detail = serde_json::to_string(&record.detail).unwrap_or_default();
-                sqlx::query(
-                    "INSERT INTO turns (id, conversation_id, product_id, user_id, sender, at, \
-                     kind, text, reply, intent, responder, inbox, llm_ms, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                )
-                .bind(&record.id)
-                .bind(&record.conversation_id)
-                .bind(record.product.as_ref().map(|p| p.as_str().to_owned()))
-                .bind(record.user.as_ref().map(|u| u.as_str().to_owned()))
-                .bind(&record.sender)
-                .bind(record.at_ms)
-                .bind(record.kind.as_str())
-                .bind(&record.text)
-                .bind(record.detail.replies.join("\n\n"))
-                .bind(&record.intent)
-                .bind(record.responder.as_str())
-                .bind(i64::from(record.for_inbox()))
-                .bind(
-                    record
-                        .llm_ms
-                        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-                )
-                .bind(detail)
-                .execute(&mut *transaction)
-                .await?;
+        if let Write::Record(record) = write {
+            records.push(record);
+            if records.len() == ROWS_PER_INSERT {
+                insert(&mut transaction, std::mem::take(&mut records)).await?;
             }
+            continue;
+        }
+        // Feedback and erasures apply to every record queued before them.
+        if !records.is_empty() {
+            insert(&mut transaction, std::mem::take(&mut records)).await?;
+        }
+        match write {
+            Write::Record(_) => {}
             Write::Feedback {
                 conversation_id,
                 turn_id,
@@ -436,12 +427,137 @@ async fn try_write_batch(
             }
         }
     }
+    if !records.is_empty() {
+        insert(&mut transaction, records).await?;
+    }
     transaction.commit().await
+}
+
+/// One INSERT of up to [`ROWS_PER_INSERT`] records.
+async fn insert(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    records: Vec<Box<TurnRecord>>,
+) -> Result<(), sqlx::Error> {
+    let mut sql = String::from(
+        "INSERT INTO turns (id, conversation_id, product_id, user_id, sender, at, kind, text, \
+         reply, intent, responder, inbox, llm_ms, detail) VALUES ",
+    );
+    for row in 0..records.len() {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..INSERT_COLUMNS {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * INSERT_COLUMNS + column + 1));
+        }
+        sql.push(')');
+    }
+    let mut query = sqlx::query(&sql);
+    for record in records {
+        let detail = serde_json::to_string(&record.detail).unwrap_or_default();
+        let inbox = i64::from(record.for_inbox());
+        let reply = record.detail.replies.join("\n\n");
+        let TurnRecord {
+            id,
+            conversation_id,
+            product,
+            user,
+            sender,
+            at_ms,
+            kind,
+            text,
+            intent,
+            responder,
+            llm_ms,
+            ..
+        } = *record;
+        query = query
+            .bind(id)
+            .bind(conversation_id)
+            .bind(product.map(|p| p.as_str().to_owned()))
+            .bind(user.map(|u| u.as_str().to_owned()))
+            .bind(sender)
+            .bind(at_ms)
+            .bind(kind.as_str())
+            .bind(text)
+            .bind(reply)
+            .bind(intent)
+            .bind(responder.as_str())
+            .bind(inbox)
+            .bind(llm_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)))
+            .bind(detail);
+    }
+    query.execute(&mut **transaction).await?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::dialogue::record::{RecordKind, TurnDetail};
+    use crate::dialogue::{Feedback, Responder};
+
+    fn record(n: usize) -> TurnRecord {
+        TurnRecord {
+            id: format!("t_{n:04}"),
+            conversation_id: "c_1".to_owned(),
+            product: None,
+            user: None,
+            sender: "s".to_owned(),
+            at_ms: 1_000 + i64::try_from(n).unwrap_or(0),
+            kind: RecordKind::Turn,
+            text: format!("message {n}"),
+            intent: Some("greet".to_owned()),
+            responder: Responder::Rule,
+            llm_ms: None,
+            detail: TurnDetail::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_written_in_several_inserts_with_feedback_after_its_turn() {
+        let mut settings = crate::config::Settings::load_with_env(None, |_| None).unwrap();
+        settings.database.url = "sqlite::memory:".to_owned();
+        let db = super::super::connect(&settings.database).await.unwrap();
+        let tasks = TaskTracker::new();
+        let log = TurnLog::start(
+            db.pool.clone(),
+            1_000,
+            &tasks,
+            CancellationToken::new(),
+            Metrics::new(),
+        );
+        // More than one INSERT's worth, queued before the writer runs.
+        for n in 0..300 {
+            log.record(record(n));
+        }
+        log.feedback("c_1", "t_0299", Feedback::Down);
+        log.feedback("c_other", "t_0001", Feedback::Up);
+        let erased = log.erase_user("nobody", "nobody").await.unwrap();
+        assert_eq!(erased, 0);
+        let filter = Filter {
+            limit: 1_000,
+            ..Filter::default()
+        };
+        let rows = log.search(&Scope::All, &filter).await.unwrap();
+        assert_eq!(rows.len(), 300);
+        assert_eq!(rows[0].id, "t_0299");
+        assert_eq!(rows[0].feedback.as_deref(), Some("down"));
+        assert_eq!(rows[299].text, "message 0");
+        assert_eq!(
+            (rows[1].id.as_str(), rows[1].feedback.as_deref()),
+            ("t_0298", None)
+        );
+        // Feedback names the conversation too: another's is ignored.
+        assert_eq!(
+            (rows[298].id.as_str(), rows[298].feedback.as_deref()),
+            ("t_0001", None)
+        );
+    }
 
     #[test]
     fn like_patterns_match_wildcards_literally() {
