@@ -376,10 +376,10 @@ async fn try_write_batch(
     erased: &mut Vec<Erased>,
 ) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
-    let mut records: Vec<Box<TurnRecord>> = Vec::new();
+    let mut records: Vec<TurnRecord> = Vec::new();
     for write in batch {
         if let Write::Record(record) = write {
-            records.push(record);
+            records.push(*record);
             if records.len() == ROWS_PER_INSERT {
                 insert(&mut transaction, std::mem::take(&mut records)).await?;
             }
@@ -436,7 +436,7 @@ async fn try_write_batch(
 /// One INSERT of up to [`ROWS_PER_INSERT`] records.
 async fn insert(
     transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
-    records: Vec<Box<TurnRecord>>,
+    records: Vec<TurnRecord>,
 ) -> Result<(), sqlx::Error> {
     let mut sql = String::from(
         "INSERT INTO turns (id, conversation_id, product_id, user_id, sender, at, kind, text, \
@@ -473,7 +473,7 @@ async fn insert(
             responder,
             llm_ms,
             ..
-        } = *record;
+        } = record;
         query = query
             .bind(id)
             .bind(conversation_id)
