@@ -314,8 +314,9 @@ impl Application {
         let mut api_pages = ApiPages::new(pages.clone(), knowledge.clone());
         api_pages.refresh().await?;
         let shutdown = CancellationToken::new();
+        let console_db = db::connect_console(&settings.database, &db).await?;
         let turns = db::TurnLog::start(
-            pool.clone(),
+            console_db.pool.clone(),
             settings.console.queue,
             &tasks,
             shutdown.clone(),
@@ -424,7 +425,7 @@ impl Application {
         }
         let console = crate::console::Console {
             turns,
-            logins: db::ConsoleSessions::new(pool.clone()),
+            logins: db::ConsoleSessions::new(console_db.pool.clone()),
             trainer,
             labelling: tokio::sync::Mutex::new(()),
         };

@@ -1,4 +1,4 @@
--- Postgres: the same tables as migrations/0005_console.sql (BIGINT for INTEGER).
+-- Postgres: the same tables as migrations/console/0001_console.sql (BIGINT for INTEGER).
 -- The console (/admin): every chat turn and proactive offer with the reasons
 -- behind it, and the console's login sessions. Times are Unix milliseconds.
 -- Rows older than `[console] retention_days` are deleted by the expiry task.

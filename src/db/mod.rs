@@ -28,6 +28,8 @@ use crate::config::DatabaseSettings;
 /// Migrations, embedded in the binary.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// The console's own SQLite database (on Postgres its tables are in the main one).
+static CONSOLE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/console");
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -140,8 +142,33 @@ async fn sqlite_pragmas(
 /// Opens (creating a SQLite file if needed) and migrates the database at
 /// `settings.url`.
 pub async fn connect(settings: &DatabaseSettings) -> Result<Db, Error> {
-    sqlx::any::install_default_drivers();
+    open(settings, settings.url.trim(), false).await
+}
+
+/// The console's database: on SQLite one of its own (`console.db` beside the
+/// main file, or another in memory), so recording turns never contends for
+/// the journal's write lock; on Postgres, the main one.
+pub async fn connect_console(settings: &DatabaseSettings, main: &Db) -> Result<Db, Error> {
+    if main.backend == Backend::Postgres {
+        return Ok(main.clone());
+    }
     let raw = settings.url.trim();
+    let url = match sqlite_file(raw) {
+        Some(file) => {
+            let console = file.with_file_name("console.db");
+            let query = raw.split_once('?').map(|(_, q)| q);
+            match query {
+                Some(q) => format!("sqlite://{}?{q}", console.display()),
+                None => format!("sqlite://{}", console.display()),
+            }
+        }
+        None => "sqlite::memory:".to_owned(),
+    };
+    open(settings, &url, true).await
+}
+
+async fn open(settings: &DatabaseSettings, raw: &str, console: bool) -> Result<Db, Error> {
+    sqlx::any::install_default_drivers();
     let backend = backend_of(raw).ok_or_else(|| Error::Url {
         url: redacted(raw),
         why: "use sqlite://path, sqlite::memory: or postgres://user:password@host/db".to_owned(),
@@ -191,6 +218,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Db, Error> {
         source,
     })?;
     match backend {
+        Backend::Sqlite if console => CONSOLE_MIGRATIONS.run(&pool).await?,
         Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
         Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
     }

@@ -1,5 +1,9 @@
 -- The console (/admin): every chat turn and proactive offer with the reasons
 -- behind it, and the console's login sessions. Times are Unix milliseconds.
+-- On SQLite these tables live in a database of their own (`console.db` beside
+-- the main file): its writes never wait for the journal's lock, nor the
+-- journal's for its. On Postgres they are in the main database
+-- (migrations/postgres/0005_console.sql).
 -- Rows older than `[console] retention_days` are deleted by the expiry task.
 
 -- One row per chat turn (`kind` = 'turn') or proactive offer ('offer').
