@@ -162,20 +162,31 @@ pub struct Turns {
     turns: Vec<TurnRow>,
 }
 
+/// The turns a search names, within what the login may see; `limits` are
+/// the default and the most it may ask for.
+async fn search(
+    state: &AppState,
+    login: &ConsoleLogin,
+    params: Result<Query<SearchParams>, QueryRejection>,
+    (default_limit, max): (usize, usize),
+) -> Result<Vec<TurnRow>, AppError> {
+    let Query(params) = params.map_err(AppError::from_query)?;
+    let scope = login.scope(params.product.as_deref())?;
+    let filter = filter_of(&params, default_limit, max)?;
+    state
+        .console
+        .turns
+        .search(&scope, &filter)
+        .await
+        .map_err(store_error)
+}
+
 pub async fn conversations(
     State(state): State<AppState>,
     login: ConsoleLogin,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<Turns>, AppError> {
-    let Query(params) = params.map_err(AppError::from_query)?;
-    let scope = login.scope(params.product.as_deref())?;
-    let filter = filter_of(&params, 100, 1_000)?;
-    let turns = state
-        .console
-        .turns
-        .search(&scope, &filter)
-        .await
-        .map_err(store_error)?;
+    let turns = search(&state, &login, params, (100, 1_000)).await?;
     Ok(Json(Turns { turns }))
 }
 
@@ -250,15 +261,7 @@ pub async fn export(
     login: ConsoleLogin,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(params) = params.map_err(AppError::from_query)?;
-    let scope = login.scope(params.product.as_deref())?;
-    let filter = filter_of(&params, 10_000, 100_000)?;
-    let turns = state
-        .console
-        .turns
-        .search(&scope, &filter)
-        .await
-        .map_err(store_error)?;
+    let turns = search(&state, &login, params, (10_000, 100_000)).await?;
     let mut body = String::new();
     for turn in &turns {
         body.push_str(&serde_json::to_string(turn).unwrap_or_default());
