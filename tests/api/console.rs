@@ -255,6 +255,37 @@ async fn changes_need_the_csrf_token_and_logins_from_other_sites_are_refused() {
         .unwrap();
     assert_eq!(same_origin.status(), StatusCode::OK);
 
+    // Reads too are same-origin only: CORS mirrors any origin for the widget,
+    // and a sibling subdomain's requests would carry a SameSite cookie.
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/admin/api/conversations"))
+            .header("cookie", &admin.cookie)
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{header}: {value}"
+        );
+    }
+    let same_origin = app
+        .client
+        .get(app.url("/admin/api/conversations"))
+        .header("cookie", &admin.cookie)
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", &app.address)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status(), StatusCode::OK);
+
     // Logging out ends the login on the server, not just in the browser.
     let out = admin.post("/admin/api/logout", &json!({})).await;
     assert_eq!(out.status(), StatusCode::NO_CONTENT);

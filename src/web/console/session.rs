@@ -59,6 +59,12 @@ impl FromRequestParts<AppState> for ConsoleLogin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // IMPORTANT: CORS is server-wide (widgets poll from any origin, with
+        // credentials), and SameSite lets a sibling subdomain's requests carry
+        // the cookie: the console's API answers its own origin only.
+        if cross_site(&parts.headers) {
+            return Err(AppError::Console(ConsoleRefusal::CrossSite));
+        }
         let jar = CookieJar::from_headers(&parts.headers);
         let token = jar
             .get(COOKIE)
@@ -145,8 +151,9 @@ fn session_body(state: &AppState, product: Option<&Product>, csrf: &str) -> Sess
     }
 }
 
-/// Whether the browser says the request came from another site: the login
-/// form must be our page's (login CSRF).
+/// Whether the browser says the request came from another origin (another
+/// site, or a sibling subdomain): the console is same-origin only, its login
+/// form included (login CSRF).
 fn cross_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return !matches!(site, "same-origin" | "none");
