@@ -234,13 +234,23 @@ impl TurnLog {
             .collect())
     }
 
-    /// Deletes turns recorded before `before_ms`; returns how many.
+    /// Deletes turns recorded before `before_ms`, a thousand at a time so the
+    /// writer is never held up for long; returns how many.
     pub async fn expire(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM turns WHERE at < $1")
+        let mut total = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM turns WHERE id IN \
+                 (SELECT id FROM turns WHERE at < $1 ORDER BY at LIMIT 1000)",
+            )
             .bind(before_ms)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected())
+            total += done.rows_affected();
+            if done.rows_affected() < 1000 {
+                return Ok(total);
+            }
+        }
     }
 
     async fn rows(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<TurnRow>, sqlx::Error> {
@@ -573,6 +583,10 @@ mod tests {
             (rows[298].id.as_str(), rows[298].feedback.as_deref()),
             ("t_0001", None)
         );
+        // Expiry takes the oldest, and only those.
+        assert_eq!(log.expire(1_000 + 150).await.unwrap(), 150);
+        let rows = log.search(&Scope::All, &filter).await.unwrap();
+        assert_eq!((rows.len(), rows[149].id.as_str()), (150, "t_0150"));
     }
 
     #[test]
