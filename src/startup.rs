@@ -428,6 +428,9 @@ impl Application {
             logins: db::ConsoleSessions::new(console_db.pool.clone()),
             trainer,
             labelling: tokio::sync::Mutex::new(()),
+            logins_allowed: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                NonZeroU32::new(crate::console::LOGINS_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+            )),
         };
         tasks.spawn(retrain_on_new_labels(
             console.trainer.clone(),

@@ -87,4 +87,10 @@ pub struct Console {
     pub trainer: crate::nlu::trainer::Trainer,
     /// One label (file write and retraining) at a time.
     pub labelling: tokio::sync::Mutex<()>,
+    /// Login attempts per target (the admin, each product, unknown products),
+    /// so a key cannot be guessed at speed. Keys are bounded by the products.
+    pub logins_allowed: governor::DefaultKeyedRateLimiter<String>,
 }
+
+/// Console login attempts allowed per minute per target.
+pub const LOGINS_PER_MINUTE: u32 = 10;

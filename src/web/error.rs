@@ -149,6 +149,8 @@ pub enum ConsoleRefusal {
     BadCsrf,
     #[error("cross-site requests are refused")]
     CrossSite,
+    #[error("too many login attempts; wait a minute")]
+    TooManyLogins,
 }
 
 impl AppError {
@@ -231,6 +233,7 @@ impl AppError {
                     StatusCode::UNAUTHORIZED
                 }
                 ConsoleRefusal::BadCsrf | ConsoleRefusal::CrossSite => StatusCode::FORBIDDEN,
+                ConsoleRefusal::TooManyLogins => StatusCode::TOO_MANY_REQUESTS,
             },
             AppError::NotKept(_) | AppError::Knowledge(_) | AppError::ConsoleStore(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -933,3 +933,21 @@ async fn a_label_given_on_one_instance_retrains_another_sharing_the_folder() {
     .await;
     assert!(learnt.is_some(), "B retrained from the shared labels file");
 }
+
+#[tokio::test]
+async fn guessing_a_login_is_slowed_to_ten_tries_a_minute_per_target() {
+    let labels = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(|s| configure(s, labels.path())).await;
+    for _ in 0..10 {
+        let response =
+            login_response(&app, json!({ "product": OTHER, "api_key": "cpk_guess" })).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The right key too: the target is what is limited, not the key.
+    let response = login_response(&app, json!({ "product": OTHER, "api_key": OTHER_KEY })).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Other targets are not.
+    assert_eq!(admin(&app).await.session["role"], "admin");
+    let demo = login(&app, json!({ "product": PRODUCT, "api_key": API_KEY })).await;
+    assert_eq!(demo.session["product"], PRODUCT);
+}

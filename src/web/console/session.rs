@@ -206,6 +206,17 @@ pub async fn login(
     if cross_site(&headers) {
         return Err(AppError::Console(ConsoleRefusal::CrossSite));
     }
+    // Counted per target before anything is compared: guessing is slow.
+    let target = match &body.product {
+        None => "admin".to_owned(),
+        Some(id) => match state.products.find(id.trim()) {
+            Some(product) => format!("product:{}", product.id.as_str()),
+            None => "unknown product".to_owned(),
+        },
+    };
+    if state.console.logins_allowed.check_key(&target).is_err() {
+        return Err(AppError::Console(ConsoleRefusal::TooManyLogins));
+    }
     let wrong = || AppError::Console(ConsoleRefusal::WrongCredentials);
     let product = match (&body.token, &body.product, &body.api_key) {
         (Some(token), None, None) => {
