@@ -35,6 +35,30 @@ pub struct Day {
     llm_timed: u64,
 }
 
+impl Day {
+    /// Counts `other`'s numbers in too (not its average: see `average_latency`).
+    fn add(&mut self, other: &Day) {
+        self.conversations += other.conversations;
+        self.messages += other.messages;
+        self.fallbacks += other.fallbacks;
+        self.llm += other.llm;
+        self.offers_shown += other.offers_shown;
+        self.offers_accepted += other.offers_accepted;
+        self.offers_declined += other.offers_declined;
+        self.resolved += other.resolved;
+        self.unresolved += other.unresolved;
+        self.thumbs_up += other.thumbs_up;
+        self.thumbs_down += other.thumbs_down;
+        self.llm_ms_sum += other.llm_ms_sum;
+        self.llm_timed += other.llm_timed;
+    }
+
+    fn average_latency(&mut self) {
+        self.llm_ms_avg =
+            (self.llm_timed > 0).then(|| self.llm_ms_sum as f64 / self.llm_timed as f64);
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Totals {
     #[serde(flatten)]
@@ -130,29 +154,16 @@ pub fn daily(rows: &[StatRow], days: u32, now: DateTime<Utc>, resolved_after: Du
         }
     }
     for d in &mut out {
-        d.llm_ms_avg = (d.llm_timed > 0).then(|| d.llm_ms_sum as f64 / d.llm_timed as f64);
+        d.average_latency();
     }
     let mut totals = Day {
         date: format!("{first}..{today}"),
         ..Day::default()
     };
     for d in &out {
-        totals.conversations += d.conversations;
-        totals.messages += d.messages;
-        totals.fallbacks += d.fallbacks;
-        totals.llm += d.llm;
-        totals.offers_shown += d.offers_shown;
-        totals.offers_accepted += d.offers_accepted;
-        totals.offers_declined += d.offers_declined;
-        totals.resolved += d.resolved;
-        totals.unresolved += d.unresolved;
-        totals.thumbs_up += d.thumbs_up;
-        totals.thumbs_down += d.thumbs_down;
-        totals.llm_ms_sum += d.llm_ms_sum;
-        totals.llm_timed += d.llm_timed;
+        totals.add(d);
     }
-    totals.llm_ms_avg =
-        (totals.llm_timed > 0).then(|| totals.llm_ms_sum as f64 / totals.llm_timed as f64);
+    totals.average_latency();
     Stats {
         resolved_after_minutes: u64::try_from(resolved_after.num_minutes()).unwrap_or(0),
         days: out,

@@ -168,38 +168,41 @@ impl TurnLog {
         self.rows(&sql, args).await
     }
 
-    /// `(id, text)` of the turns among `ids` that `scope` may see.
+    /// `(id, text)` of the turns among `ids` that `scope` may see, in one query.
     pub async fn texts(
         &self,
         scope: &Scope,
         ids: &[String],
     ) -> Result<Vec<(String, String)>, sqlx::Error> {
-        let mut found = Vec::new();
-        for id in ids {
-            let mut sql = "SELECT id, text FROM turns WHERE id = $1 AND kind = 'turn'".to_owned();
-            let mut args = vec![Arg::Text(id.clone())];
-            scoped(&mut sql, &mut args, scope);
-            if let Some(row) = bound(sqlx::query(&sql), args)
-                .fetch_optional(&self.pool)
-                .await?
-            {
-                found.push((row.get(0), row.get(1)));
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(found)
+        let mut args: Vec<Arg> = ids.iter().map(|id| Arg::Text(id.clone())).collect();
+        let mut sql = format!(
+            "SELECT id, text FROM turns WHERE kind = 'turn' AND id IN ({})",
+            placeholders(1, ids.len())
+        );
+        scoped(&mut sql, &mut args, scope);
+        let rows = bound(sqlx::query(&sql), args).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
     }
 
-    /// Marks turns as labelled (they leave the inbox).
+    /// Marks turns as labelled (they leave the inbox), in one statement.
     pub async fn set_label(&self, ids: &[String], label: &str) -> Result<(), sqlx::Error> {
-        let mut transaction = self.pool.begin().await?;
-        for id in ids {
-            sqlx::query("UPDATE turns SET label = $1 WHERE id = $2")
-                .bind(label)
-                .bind(id)
-                .execute(&mut *transaction)
-                .await?;
+        if ids.is_empty() {
+            return Ok(());
         }
-        transaction.commit().await
+        let sql = format!(
+            "UPDATE turns SET label = $1 WHERE id IN ({})",
+            placeholders(2, ids.len())
+        );
+        let mut args = vec![Arg::Text(label.to_owned())];
+        args.extend(ids.iter().map(|id| Arg::Text(id.clone())));
+        bound(sqlx::query(&sql), args).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// What the numbers are counted from, since `since_ms`, by conversation and time.
@@ -291,6 +294,14 @@ fn bound<'q>(
         };
     }
     query
+}
+
+/// `$first, $first+1, …`: `count` numbered placeholders.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `%`, `_` and `\` match themselves.
@@ -465,19 +476,15 @@ async fn insert(
         "INSERT INTO turns (id, conversation_id, product_id, user_id, sender, at, kind, text, \
          reply, intent, responder, inbox, llm_ms, detail) VALUES ",
     );
-    for row in 0..records.len() {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..INSERT_COLUMNS {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * INSERT_COLUMNS + column + 1));
-        }
-        sql.push(')');
-    }
+    let rows: Vec<String> = (0..records.len())
+        .map(|row| {
+            format!(
+                "({})",
+                placeholders(row * INSERT_COLUMNS + 1, INSERT_COLUMNS)
+            )
+        })
+        .collect();
+    sql.push_str(&rows.join(", "));
     let mut query = sqlx::query(&sql);
     for record in records {
         let detail = serde_json::to_string(&record.detail).unwrap_or_default();

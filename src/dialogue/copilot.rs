@@ -478,6 +478,8 @@ impl Copilot {
         let mut form_rejected = false;
         let mut followup: Option<ActionId> = None;
         let mut drafted = None;
+        // What the console's record needs (nothing when nobody records).
+        let recording = inner.sink.is_some();
         let mut actions_run = Vec::new();
         // Who answered, and why that action ran.
         let mut answered: Option<(Responder, String)> = None;
@@ -491,15 +493,17 @@ impl Copilot {
                 break;
             }
             let ran = self.run_action(&action, &mut tracker, &turn).await;
-            actions_run.push(action.name().to_owned());
             let said_something = match &ran {
                 Ran::Done(said) | Ran::Followup(said, _) | Ran::Stop(said) => !said.is_empty(),
                 Ran::Rejected => false,
             };
-            if let Some(generated) = turn.trace.lock().generated.take() {
-                answered = Some((generated, reason_label(&reason)));
-            } else if said_something && answered.is_none() {
-                answered = Some((responder_of(&action, &reason), reason_label(&reason)));
+            if recording {
+                actions_run.push(action.name().to_owned());
+                if let Some(generated) = turn.trace.lock().generated.take() {
+                    answered = Some((generated, reason_label(&reason)));
+                } else if said_something && answered.is_none() {
+                    answered = Some((responder_of(&action, &reason), reason_label(&reason)));
+                }
             }
             // An answer that was drafted is the first message its action said.
             if turn.drafted.swap(false, Ordering::Relaxed) {
@@ -756,8 +760,15 @@ impl Copilot {
             .as_deref()
             .filter(|_| turn.start.first_reply);
         let excerpts = self.excerpts(topic, turn);
-        let activity = turn.activity.to_text();
-        {
+        let recording = self.inner.sink.is_some();
+        // For the LLM's prompt and the record; offline answers read the
+        // activity itself, so an offline server that records nothing skips it.
+        let activity = if recording || self.inner.llm.is_some() {
+            turn.activity.to_text()
+        } else {
+            String::new()
+        };
+        if recording {
             let mut trace = turn.trace.lock();
             trace.activity = Some(activity.clone()).filter(|a| !a.is_empty());
             trace.generated = Some(match excerpts.as_deref() {
@@ -809,10 +820,12 @@ impl Copilot {
             temperature: llm.temperature,
             max_tokens: llm.max_tokens,
         };
-        turn.trace.lock().prompt = Some(record::Prompt {
-            system: request.system.clone(),
-            user: request.user.clone(),
-        });
+        if recording {
+            turn.trace.lock().prompt = Some(record::Prompt {
+                system: request.system.clone(),
+                user: request.user.clone(),
+            });
+        }
         let started = std::time::Instant::now();
         let answer = match turn.live {
             None => llm.client.complete(request).await,
@@ -827,7 +840,7 @@ impl Copilot {
                 }
             }
         };
-        {
+        if recording {
             let mut trace = turn.trace.lock();
             trace.llm_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
             match &answer {

@@ -207,6 +207,28 @@ async fn logins_set_a_strict_http_only_cookie_and_wrong_credentials_get_401() {
     assert!(page.text().await.unwrap().contains("/dist/console.js"));
 }
 
+/// The status of a GET (or, with a body, a POST) to `path` with the given
+/// cookie and extra headers (an `Origin`, a `Sec-Fetch-Site`).
+async fn status_with(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> StatusCode {
+    let mut request = match body {
+        Some(body) => app.client.post(app.url(path)).json(body),
+        None => app.client.get(app.url(path)),
+    };
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status()
+}
+
 #[tokio::test]
 async fn changes_need_the_csrf_token_and_logins_from_other_sites_are_refused() {
     let labels = tempfile::tempdir().unwrap();
@@ -227,64 +249,32 @@ async fn changes_need_the_csrf_token_and_logins_from_other_sites_are_refused() {
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "csrf {csrf:?}");
     }
 
-    for (header, value) in [
-        ("origin", "https://evil.example"),
-        ("sec-fetch-site", "cross-site"),
+    let login = json!({ "token": ADMIN });
+    let from = |headers: &'static [(&'static str, &'static str)]| headers;
+    for headers in [
+        from(&[("origin", "https://evil.example")]),
+        from(&[("sec-fetch-site", "cross-site")]),
     ] {
-        let response = app
-            .client
-            .post(app.url("/admin/api/login"))
-            .header(header, value)
-            .json(&json!({ "token": ADMIN }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::FORBIDDEN,
-            "{header}: {value}"
-        );
+        let status = status_with(&app, "/admin/api/login", None, headers, Some(&login)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
     }
-    let same_origin = app
-        .client
-        .post(app.url("/admin/api/login"))
-        .header("origin", &app.address)
-        .json(&json!({ "token": ADMIN }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(same_origin.status(), StatusCode::OK);
+    let origin = [("origin", app.address.as_str())];
+    let status = status_with(&app, "/admin/api/login", None, &origin, Some(&login)).await;
+    assert_eq!(status, StatusCode::OK);
 
     // Reads too are same-origin only: CORS mirrors any origin for the widget,
     // and a sibling subdomain's requests would carry a SameSite cookie.
-    for (header, value) in [
-        ("origin", "https://evil.example"),
-        ("sec-fetch-site", "same-site"),
+    let cookie = Some(admin.cookie.as_str());
+    for headers in [
+        from(&[("origin", "https://evil.example")]),
+        from(&[("sec-fetch-site", "same-site")]),
     ] {
-        let response = app
-            .client
-            .get(app.url("/admin/api/conversations"))
-            .header("cookie", &admin.cookie)
-            .header(header, value)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::FORBIDDEN,
-            "{header}: {value}"
-        );
+        let status = status_with(&app, "/admin/api/conversations", cookie, headers, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
     }
-    let same_origin = app
-        .client
-        .get(app.url("/admin/api/conversations"))
-        .header("cookie", &admin.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .header("origin", &app.address)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(same_origin.status(), StatusCode::OK);
+    let same_origin = [("sec-fetch-site", "same-origin"), origin[0]];
+    let status = status_with(&app, "/admin/api/conversations", cookie, &same_origin, None).await;
+    assert_eq!(status, StatusCode::OK);
 
     // Logging out ends the login on the server, not just in the browser.
     let out = admin.post("/admin/api/logout", &json!({})).await;
