@@ -15,9 +15,6 @@ pub fn socket_payloads(messages: &[BotMessage]) -> Vec<Value> {
     socket_payloads_drafted(messages, None)
 }
 
-/// [`socket_payloads`], where the `drafted` message (index, message id) of a
-/// live turn goes out whole, in one payload whose `metadata.message_id` names
-/// the draft it replaces.
 /// Sets `metadata.{key}` on a payload, keeping metadata it already has.
 pub fn set_metadata(payload: &mut Value, key: &str, value: Value) {
     if !payload["metadata"].is_object() {
@@ -26,6 +23,9 @@ pub fn set_metadata(payload: &mut Value, key: &str, value: Value) {
     payload["metadata"][key] = value;
 }
 
+/// [`socket_payloads`], where the `drafted` message (index, message id) of a
+/// live turn goes out whole, in one payload whose `metadata.message_id` names
+/// the draft it replaces.
 pub fn socket_payloads_drafted(
     messages: &[BotMessage],
     drafted: Option<(usize, &str)>,
