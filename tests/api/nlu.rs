@@ -28,7 +28,11 @@ fn shipped_matcher() -> Matcher {
 
 #[test]
 fn accuracy_on_the_held_out_dev_sets_is_at_least_90_percent() {
-    for dev in ["tests/nlu/dev.yml", "tests/nlu/dev-independent.yml"] {
+    for dev in [
+        "tests/nlu/dev.yml",
+        "tests/nlu/dev-independent.yml",
+        "tests/nlu/dev-blind.yml",
+    ] {
         accuracy_on(dev);
     }
 }

@@ -444,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="exit 1 unless ours/baseline accuracy >= R")
     ap.add_argument("--min-accuracy", type=float,
                     help="exit 1 unless our accuracy >= A")
+    ap.add_argument("--drop-similar", type=float, metavar="S",
+                    help="score only the dev utterances whose closest training example "
+                         "has token Jaccard and edit similarity <= S (for a dev set "
+                         "written blind, whose common phrasings match training lines)")
     ap.add_argument("--max-similarity", type=float,
                     help="exit 1 if a dev utterance's closest training example has "
                          "token Jaccard or edit similarity above S (e.g. 0.8)")
@@ -471,6 +475,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nlu-eval: {len(train)} training examples, {len(dev)} dev utterances",
               file=sys.stderr)
         return 2
+    dropped = 0
+    if args.drop_similar is not None:
+        kept = []
+        for item in dev:
+            closest = near_duplicates([item], train)
+            if max(closest["max_jaccard"], closest["max_edit"]) <= args.drop_similar:
+                kept.append(item)
+        dropped, dev = len(dev) - len(kept), kept
+        if not dev:
+            print("nlu-eval: --drop-similar left no dev utterances", file=sys.stderr)
+            return 2
     texts = [t for t, _ in dev]
     unknown = sorted({i for _, i in dev} - {i for _, i in train} - {FALLBACK})
     dup = near_duplicates(dev, train)
@@ -516,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({
             "intents": str(intents), "dev": str(dev_path),
             "train_examples": len(train), "dev_utterances": len(dev),
+            "dropped_as_similar": dropped,
             "dev_per_intent": dict(Counter(i for _, i in dev)),
             "unknown_dev_intents": unknown,
             "baseline_config": {
@@ -532,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
         }, indent=2, ensure_ascii=False))
     else:
         print(f"training: {len(train)} examples from {intents}")
-        print(f"dev:      {len(dev)} utterances from {dev_path}")
+        print(f"dev:      {len(dev)} utterances from {dev_path}"
+              + (f" ({dropped} dropped by --drop-similar {args.drop_similar})"
+                 if args.drop_similar is not None else ""))
         print("          " + ", ".join(f"{k} {v}" for k, v in
                                      sorted(Counter(i for _, i in dev).items())))
         if unknown:
