@@ -6,7 +6,7 @@
 //! (regexes, fallback and ambiguity rules included). Prints the mean accuracy
 //! over all held-out examples and the accuracy per repeat: a check, beside the
 //! dev sets, that a change generalises rather than fits one dev set.
-//! Dev files named after the folder (`-- intents tests/nlu/dev-independent.yml`)
+//! Dev files given after the folder (`-- intents tests/nlu/dev-independent.yml`)
 //! are then scored by the matcher trained on the whole folder, with each miss
 //! printed: the quick loop for trying a change (`tools/nlu-eval` gives the same
 //! numbers beside the scikit-learn baseline, through a running server).
@@ -22,13 +22,14 @@ use std::path::PathBuf;
 use copilot_server::nlu::{Matcher, Project, Thresholds};
 
 const FOLDS: usize = 5;
+const REPEATS: u64 = 3;
 
+/// A dev set line (tools/nlu-eval's format: a flat list of `{text, intent}`).
 #[derive(serde::Deserialize)]
 struct DevExample {
     text: String,
     intent: String,
 }
-const REPEATS: u64 = 3;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -94,7 +95,6 @@ fn main() {
     for file in dev_files {
         let text = std::fs::read_to_string(&file).expect("dev file reads");
         let name = file.display().to_string();
-        // The dev sets are flat lists of `{text, intent}` (tools/nlu-eval's format).
         let dev: Vec<DevExample> = serde_yaml_ng::from_str(&text).expect("dev file parses");
         let mut right = 0usize;
         for e in &dev {
