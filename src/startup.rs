@@ -522,6 +522,15 @@ impl Application {
     }
 }
 
+/// Sleeps `period` for a periodic task; false if shutdown came first (the
+/// task then ends).
+async fn sleep_unless_stopped(period: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(period) => true,
+        () = shutdown.cancelled() => false,
+    }
+}
+
 /// Retrains when the labels file changes under us (an instance sharing the
 /// folder labelled something), checked every `every`.
 async fn retrain_on_new_labels(
@@ -534,9 +543,8 @@ async fn retrain_on_new_labels(
         return;
     }
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = shutdown.cancelled() => return,
+        if !sleep_unless_stopped(every, &shutdown).await {
+            return;
         }
         if !trainer.labels_changed() {
             continue;
@@ -571,9 +579,8 @@ async fn expire_console(
         if let Err(error) = logins.expire(now).await {
             tracing::warn!(%error, "could not delete expired console logins");
         }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            () = shutdown.cancelled() => return,
+        if !sleep_unless_stopped(Duration::from_secs(3600), &shutdown).await {
+            return;
         }
     }
 }
@@ -591,9 +598,8 @@ async fn reload_knowledge(
         return;
     }
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = shutdown.cancelled() => return,
+        if !sleep_unless_stopped(every, &shutdown).await {
+            return;
         }
         let ids: Vec<_> = products.all().iter().map(|p| p.id.clone()).collect();
         match tokio::task::spawn_blocking(move || {
