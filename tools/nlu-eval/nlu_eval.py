@@ -167,9 +167,10 @@ def jaccard(a: str, b: str) -> float:
     return len(sa & sb) / len(sa | sb)
 
 
-def near_duplicates(dev, train) -> dict:
-    """For each dev text, the closest training text by token Jaccard and by
-    normalised edit similarity (after lowercasing and dropping punctuation)."""
+def closest_training(dev, train) -> list[dict]:
+    """For each dev text, in dev order, the closest training text by token
+    Jaccard and by normalised edit similarity (after lowercasing and dropping
+    punctuation)."""
     train_norm = sorted({_norm(t) for t, _ in train})
     train_chars = {t: Counter(t) for t in train_norm}
     rows = []
@@ -200,6 +201,12 @@ def near_duplicates(dev, train) -> dict:
             "edit": round(best_e, 3), "edit_train": best_et,
             "exact": d in train_norm,
         })
+    return rows
+
+
+def near_duplicates(rows: list[dict]) -> dict:
+    """The worst similarities and the closest pairs among closest_training's rows."""
+    rows = list(rows)
     rows.sort(key=lambda r: max(r["jaccard"], r["edit"]), reverse=True)
     return {
         "max_jaccard": max((r["jaccard"] for r in rows), default=0.0),
@@ -475,20 +482,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nlu-eval: {len(train)} training examples, {len(dev)} dev utterances",
               file=sys.stderr)
         return 2
+    closest = closest_training(dev, train)
     dropped = 0
     if args.drop_similar is not None:
-        kept = []
-        for item in dev:
-            closest = near_duplicates([item], train)
-            if max(closest["max_jaccard"], closest["max_edit"]) <= args.drop_similar:
-                kept.append(item)
-        dropped, dev = len(dev) - len(kept), kept
+        kept = [(item, row) for item, row in zip(dev, closest)
+                if max(row["jaccard"], row["edit"]) <= args.drop_similar]
+        dropped = len(dev) - len(kept)
+        dev, closest = [item for item, _ in kept], [row for _, row in kept]
         if not dev:
             print("nlu-eval: --drop-similar left no dev utterances", file=sys.stderr)
             return 2
     texts = [t for t, _ in dev]
     unknown = sorted({i for _, i in dev} - {i for _, i in train} - {FALLBACK})
-    dup = near_duplicates(dev, train)
+    dup = near_duplicates(closest)
 
     t0 = time.monotonic()
     baseline = Baseline(train)
