@@ -385,9 +385,10 @@ impl Application {
             &settings.socketio,
             bus.clone(),
             &settings.store.key_prefix,
-            presence
-                .clone()
-                .map(|p| Arc::new(p) as Arc<dyn crate::channels::Presence>),
+            match &presence {
+                Some(shared) => Arc::new(shared.clone()) as Arc<dyn crate::channels::Presence>,
+                None => Arc::new(crate::channels::presence::LocalPresence::default()),
+            },
         )
         .await
         .map_err(StartupError::Socket)?;

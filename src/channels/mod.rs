@@ -3,6 +3,7 @@
 //! from its metadata. HTTP chat routes live in `web`; this module knows no axum.
 
 pub mod payloads;
+pub mod presence;
 pub mod socketio;
 
 use serde_json::Value;
@@ -11,8 +12,8 @@ use crate::domain::{ProductId, UserId};
 use crate::identity::Claim;
 
 /// Which verified users have a socket open on any instance, so an offer for
-/// a user with none costs no question to the other instances. With one
-/// instance there is none: the local rooms say it.
+/// a user with none costs no question to the adapter or the other instances:
+/// [`presence::LocalPresence`] with one instance, Redis's with several.
 #[async_trait::async_trait]
 pub trait Presence: Send + Sync {
     /// A socket of this instance joined the user's room.

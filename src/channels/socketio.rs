@@ -57,8 +57,8 @@ pub struct ChatState {
     limits: Limits,
     metrics: Metrics,
     settings: Arc<SocketIoSettings>,
-    /// With several instances: who is online anywhere.
-    presence: Option<Arc<dyn Presence>>,
+    /// Who is online (here, or on any instance with Redis).
+    presence: Arc<dyn Presence>,
 }
 
 /// Everything a socket carries between events, in one extension (each
@@ -142,7 +142,7 @@ pub async fn layer(
     settings: &SocketIoSettings,
     bus: Bus,
     channel_prefix: &str,
-    presence: Option<Arc<dyn Presence>>,
+    presence: Arc<dyn Presence>,
 ) -> Result<(SocketIoLayer<Adapter>, SocketIo), String> {
     let adapter = RedisAdapterCtr::new_with_driver(
         bus,
@@ -187,7 +187,7 @@ pub async fn layer(
 /// `metadata.forceOpen` so widgets (ours and rasa-webchat) open themselves.
 struct SocketNotifier {
     io: SocketIo,
-    presence: Option<Arc<dyn Presence>>,
+    presence: Arc<dyn Presence>,
     copilot: Copilot,
     bot_message_evt: String,
 }
@@ -201,9 +201,7 @@ impl Notifier for SocketNotifier {
         response: Option<&str>,
         message: &BotMessage,
     ) -> Delivery {
-        if let Some(presence) = &self.presence
-            && !presence.online(product, user).await
-        {
+        if !self.presence.online(product, user).await {
             return Delivery::NoSocket;
         }
         // Every instance's sockets: the user may be connected to another one.
@@ -361,10 +359,8 @@ async fn admit(
             return;
         };
         conn.gone.cancel();
-        if let Some(presence) = &chat.presence
-            && let Some((product, user)) = conn.state.lock().visitor.identity()
-        {
-            presence.left(product, user);
+        if let Some((product, user)) = conn.state.lock().visitor.identity() {
+            chat.presence.left(product, user);
         }
     });
     socket.on(SESSION_REQUEST, session_request);
@@ -395,15 +391,11 @@ fn remember(socket: &SocketRef, chat: &ChatState, conn: &Conn, resolved: &Resolv
     // Rooms are joined outside our lock: the adapter has locks of its own.
     if let Some((product, user)) = previous.identity() {
         socket.leave(room::user(product, user));
-        if let Some(presence) = &chat.presence {
-            presence.left(product, user);
-        }
+        chat.presence.left(product, user);
     }
     if let Some((product, user)) = visitor.identity() {
         socket.join(room::user(product, user));
-        if let Some(presence) = &chat.presence {
-            presence.joined(product, user);
-        }
+        chat.presence.joined(product, user);
     }
     // The session's room is per visitor: move to the new visitor's.
     if let Some(session) = &session

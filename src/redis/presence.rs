@@ -3,15 +3,14 @@
 //! a user who has none then costs one `EXISTS` instead of a question to
 //! every instance (`fetch_sockets` waits for all of them to answer).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 use super::Keys;
+use crate::channels::presence::LocalPresence;
 use crate::domain::{ProductId, UserId};
 
 /// How long a user's key lasts; renewed every third of it.
@@ -28,7 +27,7 @@ struct Inner {
     connection: ConnectionManager,
     keys: Keys,
     /// Sockets per user on this instance.
-    local: Mutex<HashMap<(ProductId, UserId), usize>>,
+    local: LocalPresence,
     /// Users Redis said were offline, for a second: a burst of events that
     /// each match a trigger asks once, not per event.
     offline: moka::sync::Cache<(ProductId, UserId), ()>,
@@ -45,7 +44,7 @@ impl Presence {
             inner: Arc::new(Inner {
                 connection,
                 keys,
-                local: Mutex::default(),
+                local: LocalPresence::default(),
                 offline: moka::sync::Cache::builder()
                     .max_capacity(100_000)
                     .time_to_live(OFFLINE_FOR)
@@ -71,8 +70,8 @@ impl Presence {
             let keys: Vec<String> = self
                 .inner
                 .local
-                .lock()
-                .keys()
+                .users()
+                .iter()
                 .map(|(p, u)| self.key(p, u))
                 .collect();
             for chunk in keys.chunks(1000) {
@@ -97,12 +96,7 @@ impl Presence {
 #[async_trait::async_trait]
 impl crate::channels::Presence for Presence {
     fn joined(&self, product: &ProductId, user: &UserId) {
-        let first = {
-            let mut local = self.inner.local.lock();
-            let count = local.entry((product.clone(), user.clone())).or_insert(0);
-            *count += 1;
-            *count == 1
-        };
+        let first = self.inner.local.join(product, user);
         self.inner
             .offline
             .invalidate(&(product.clone(), user.clone()));
@@ -126,21 +120,14 @@ impl crate::channels::Presence for Presence {
 
     fn left(&self, product: &ProductId, user: &UserId) {
         // The key is left to expire: another instance may hold a socket too.
-        let mut local = self.inner.local.lock();
-        let key = (product.clone(), user.clone());
-        if let Some(count) = local.get_mut(&key) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                local.remove(&key);
-            }
-        }
+        self.inner.local.leave(product, user);
     }
 
     async fn online(&self, product: &ProductId, user: &UserId) -> bool {
-        let key = (product.clone(), user.clone());
-        if self.inner.local.lock().contains_key(&key) {
+        if self.inner.local.holds(product, user) {
             return true;
         }
+        let key = (product.clone(), user.clone());
         if self.inner.offline.contains_key(&key) {
             return false;
         }
