@@ -274,9 +274,15 @@ fn assert_same(
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(parsed.len(), written.len(), "element count of {:?}", chain);
     for (i, (p, w)) in parsed.iter().zip(written).enumerate() {
-        prop_assert_eq!(&p.tag, &w.tag, "tag of element {} in {:?}", i, chain);
         prop_assert_eq!(
-            &p.classes,
+            p.tag(),
+            w.tag.as_str(),
+            "tag of element {} in {:?}",
+            i,
+            chain
+        );
+        prop_assert_eq!(
+            &p.classes(),
             &written_classes(w),
             "classes of element {} in {:?}",
             i,
@@ -357,8 +363,8 @@ proptest! {
         let from_chain = elements_chain::parse(&chain);
         prop_assert_eq!(from_array.len(), from_chain.len());
         for (a, c) in from_array.iter().zip(&from_chain) {
-            prop_assert_eq!(&a.tag, &c.tag);
-            prop_assert_eq!(&a.classes, &c.classes);
+            prop_assert_eq!(a.tag(), c.tag());
+            prop_assert_eq!(a.classes(), c.classes());
             prop_assert_eq!(a.text(), c.text());
             prop_assert_eq!(a.href(), c.href());
             prop_assert_eq!(a.id(), c.id());

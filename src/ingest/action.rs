@@ -112,7 +112,7 @@ fn label_for(event: &Event) -> Option<String> {
 
 /// What to call the target: "button", "link", "field", "form".
 fn noun_for(element: &Element) -> Option<&'static str> {
-    match element.tag.as_str() {
+    match element.tag() {
         "button" => Some("button"),
         "a" => Some("link"),
         "input" => match element.input_type() {

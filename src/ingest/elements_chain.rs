@@ -3,23 +3,88 @@
 //! Lenient by design: a malformed part ends that element's attributes, never the
 //! parse, and nothing here can panic on input.
 
-/// One element of the chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One element of the chain. Its strings live in one buffer (`text`) and are
+/// named by ranges: an element costs three allocations whatever its number of
+/// classes and attributes, not one per piece (parsing was a quarter of an
+/// ingest request's own CPU, most of it in those small allocations).
+#[derive(Debug, Clone, Default)]
 pub struct Element {
-    pub tag: String,
-    pub classes: Vec<String>,
+    text: String,
+    tag: Span,
+    classes: Vec<Span>,
     /// An id written in the tag part as `tag#id` (seen in some producers).
-    hash_id: Option<String>,
-    attributes: Vec<(String, String)>,
+    hash_id: Option<Span>,
+    /// Keys and values, values unescaped.
+    attributes: Vec<(Span, Span)>,
+}
+
+/// Where a piece is in [`Element::text`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
 }
 
 impl Element {
+    fn with_capacity(bytes: usize) -> Self {
+        Element {
+            text: String::with_capacity(bytes),
+            ..Element::default()
+        }
+    }
+
+    /// Appends a piece to the buffer and names it. Pieces past 4 GiB (never
+    /// within a body limit) come back empty rather than wrong.
+    fn push(&mut self, piece: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(piece);
+        match (u32::try_from(start), u32::try_from(self.text.len())) {
+            (Ok(start), Ok(end)) => Span { start, end },
+            _ => Span::default(),
+        }
+    }
+
+    /// Appends `raw` with its `\x` escapes resolved.
+    fn push_unescaped(&mut self, raw: &str) -> Span {
+        let start = self.text.len();
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                self.text.push(chars.next().unwrap_or('\\'));
+            } else {
+                self.text.push(c);
+            }
+        }
+        match (u32::try_from(start), u32::try_from(self.text.len())) {
+            (Ok(start), Ok(end)) => Span { start, end },
+            _ => Span::default(),
+        }
+    }
+
+    fn get(&self, span: Span) -> &str {
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
+    }
+
+    pub fn tag(&self) -> &str {
+        self.get(self.tag)
+    }
+
+    pub fn classes(&self) -> Vec<&str> {
+        self.classes.iter().map(|&span| self.get(span)).collect()
+    }
+
+    fn has_attr(&self, key: &str) -> bool {
+        self.attributes.iter().any(|&(k, _)| self.get(k) == key)
+    }
+
     /// The value of `key`, unescaped.
     pub fn attr(&self, key: &str) -> Option<&str> {
         self.attributes
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|&&(k, _)| self.get(k) == key)
+            .map(|&(_, v)| self.get(v))
     }
 
     fn non_empty(&self, key: &str) -> Option<&str> {
@@ -38,7 +103,7 @@ impl Element {
     pub fn id(&self) -> Option<&str> {
         self.non_empty("attr__id")
             .or_else(|| self.non_empty("attr_id"))
-            .or(self.hash_id.as_deref())
+            .or_else(|| self.hash_id.map(|span| self.get(span)))
     }
 
     pub fn name(&self) -> Option<&str> {
@@ -73,30 +138,38 @@ pub fn from_posthog_elements(items: &[serde_json::Value]) -> Vec<Element> {
         .iter()
         .filter_map(Value::as_object)
         .map(|item| {
-            let mut element = Element {
-                tag: item.get("tag_name").and_then(text_of).unwrap_or_default(),
-                ..Element::default()
-            };
+            let mut element = Element::default();
+            if let Some(tag) = item.get("tag_name").and_then(text_of) {
+                element.tag = element.push(&tag);
+            }
             let nested = item.get("attributes").and_then(Value::as_object);
             for (key, value) in item.iter().chain(nested.into_iter().flatten()) {
                 let Some(value) = text_of(value) else {
                     continue;
                 };
                 let key = match key.as_str() {
-                    "$el_text" | "text" => "text".to_owned(),
-                    "nth_child" => "nth-child".to_owned(),
-                    "nth_of_type" => "nth-of-type".to_owned(),
+                    "$el_text" | "text" => "text",
+                    "nth_child" => "nth-child",
+                    "nth_of_type" => "nth-of-type",
                     "tag_name" | "classes" => continue,
-                    other => other.to_owned(),
+                    other => other,
                 };
-                if !element.attributes.iter().any(|(k, _)| *k == key) {
+                if !element.has_attr(key) {
+                    let key = element.push(key);
+                    let value = element.push(&value);
                     element.attributes.push((key, value));
                 }
             }
             if let Some(classes) = item.get("classes").and_then(Value::as_array) {
-                element.classes = classes.iter().filter_map(text_of).collect();
-            } else if let Some(class) = element.attr("attr__class") {
-                element.classes = class.split_whitespace().map(str::to_owned).collect();
+                for class in classes.iter().filter_map(text_of) {
+                    let span = element.push(&class);
+                    element.classes.push(span);
+                }
+            } else if let Some(class) = element.attr("attr__class").map(str::to_owned) {
+                for class in class.split_whitespace() {
+                    let span = element.push(class);
+                    element.classes.push(span);
+                }
             }
             element
         })
@@ -143,8 +216,10 @@ fn parse_element(part: &str) -> Element {
         Some(i) => (&part[..i], &part[i + 1..]),
         None => (part, ""),
     };
-    let mut element = parse_head(head);
-    element.attributes = parse_attributes(attrs);
+    // Unescaping only shortens, so the part's length is enough room.
+    let mut element = Element::with_capacity(part.len());
+    parse_head(&mut element, head);
+    parse_attributes(&mut element, attrs);
     element
 }
 
@@ -166,21 +241,19 @@ fn attributes_start(part: &str) -> Option<usize> {
     })
 }
 
-fn parse_head(head: &str) -> Element {
-    let mut element = Element::default();
+fn parse_head(element: &mut Element, head: &str) {
     // Split on '.' and '#', remembering which separator preceded each piece.
-    // Pieces are slices of `head`: one exact allocation each.
     let mut kind = '\0';
     let mut start = 0;
     let flush = |element: &mut Element, kind: char, piece: &str| {
         if piece.is_empty() {
             return;
         }
-        let value = piece.to_owned();
+        let span = element.push(piece);
         match kind {
-            '#' => element.hash_id = Some(value),
-            '.' => element.classes.push(value),
-            _ => element.tag = value,
+            '#' => element.hash_id = Some(span),
+            '.' => element.classes.push(span),
+            _ => element.tag = span,
         }
     };
     // Brackets hold Tailwind arbitrary values (`bg-[#1da1f2]`, `w-[1.5rem]`):
@@ -194,23 +267,21 @@ fn parse_head(head: &str) -> Element {
             '[' if last_close.is_some_and(|close| close > i) => depth += 1,
             ']' => depth = depth.saturating_sub(1),
             '.' | '#' if depth == 0 => {
-                flush(&mut element, kind, &head[start..i]);
+                flush(element, kind, &head[start..i]);
                 kind = c;
                 start = i + 1;
             }
             _ => {}
         }
     }
-    flush(&mut element, kind, &head[start..]);
-    element
+    flush(element, kind, &head[start..]);
 }
 
-fn parse_attributes(s: &str) -> Vec<(String, String)> {
-    let mut attributes = Vec::new();
+fn parse_attributes(element: &mut Element, s: &str) {
     let mut rest = s;
     while !rest.is_empty() {
         let Some(eq) = rest.find("=\"") else { break };
-        let key = rest[..eq].trim_start_matches(':').to_owned();
+        let key = element.push(rest[..eq].trim_start_matches(':'));
         let body = &rest[eq + 2..];
         // The value ends at the first '"' not escaped by '\\'. Most values
         // have no escapes and are copied in one piece.
@@ -233,32 +304,17 @@ fn parse_attributes(s: &str) -> Vec<(String, String)> {
         }
         let raw = &body[..end.unwrap_or(body.len())];
         let value = if escapes {
-            unescape(raw)
+            element.push_unescaped(raw)
         } else {
-            raw.to_owned()
+            element.push(raw)
         };
         // An unterminated value is kept (it is the best we have) and ends the parse.
-        attributes.push((key, value));
+        element.attributes.push((key, value));
         match end {
             Some(end) => rest = &body[end + 1..],
             None => break,
         }
     }
-    attributes
-}
-
-/// `\x` → `x`; a trailing lone `\` stays.
-fn unescape(raw: &str) -> String {
-    let mut value = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            value.push(chars.next().unwrap_or('\\'));
-        } else {
-            value.push(c);
-        }
-    }
-    value
 }
 
 #[cfg(test)]
@@ -272,14 +328,14 @@ mod tests {
         let elements = parse(SAVE);
         assert_eq!(elements.len(), 4, "four elements up to body");
         let target = &elements[0];
-        assert_eq!(target.tag, "button");
-        assert_eq!(target.classes, vec!["btn", "btn-primary"]);
+        assert_eq!(target.tag(), "button");
+        assert_eq!(target.classes(), vec!["btn", "btn-primary"]);
         assert_eq!(target.text(), Some("Save changes"));
         assert_eq!(target.id(), Some("save-project"));
         assert_eq!(target.input_type(), Some("submit"));
-        assert_eq!(elements[2].tag, "form");
+        assert_eq!(elements[2].tag(), "form");
         assert_eq!(elements[2].id(), Some("edit-project"));
-        assert_eq!(elements[3].tag, "body");
+        assert_eq!(elements[3].tag(), "body");
         assert_eq!(elements[3].attr("nth-child"), Some("2"));
     }
 
@@ -299,7 +355,7 @@ mod tests {
         assert_eq!(elements.len(), 2, "split only outside quotes");
         assert_eq!(elements[0].href(), Some("/x?a=1;b=2"));
         assert_eq!(elements[0].text(), Some("One; two"));
-        assert_eq!(elements[1].tag, "div");
+        assert_eq!(elements[1].tag(), "div");
     }
 
     #[test]
@@ -314,7 +370,7 @@ mod tests {
     fn missing_text_gives_none_and_other_labels_remain() {
         let chain = r#"input.field:attr__aria-label="Priority"attr__name="priority"attr__type="number"nth-child="1"nth-of-type="1";form:nth-child="1""#;
         let target = &parse(chain)[0];
-        assert_eq!(target.tag, "input");
+        assert_eq!(target.tag(), "input");
         assert_eq!(target.text(), None);
         assert_eq!(target.aria_label(), Some("Priority"));
         assert_eq!(target.name(), Some("priority"));
@@ -325,7 +381,7 @@ mod tests {
     fn links_expose_their_href() {
         let chain = r#"a.nav-link:attr__class="nav-link"attr__href="/settings/billing"href="/settings/billing"nth-child="4"nth-of-type="4"text="Billing";nav:nth-child="1"nth-of-type="1""#;
         let target = &parse(chain)[0];
-        assert_eq!(target.tag, "a");
+        assert_eq!(target.tag(), "a");
         assert_eq!(target.href(), Some("/settings/billing"));
         assert_eq!(target.text(), Some("Billing"));
     }
@@ -334,8 +390,8 @@ mod tests {
     fn tailwind_classes_with_colons_stay_in_the_head() {
         let chain = r#"button.md:flex.hover:bg-blue:nth-child="1"text="Go""#;
         let target = &parse(chain)[0];
-        assert_eq!(target.tag, "button");
-        assert_eq!(target.classes, vec!["md:flex", "hover:bg-blue"]);
+        assert_eq!(target.tag(), "button");
+        assert_eq!(target.classes(), vec!["md:flex", "hover:bg-blue"]);
         assert_eq!(target.text(), Some("Go"));
     }
 
@@ -357,8 +413,8 @@ mod tests {
         ]);
         let from_array = from_posthog_elements(array.as_array().unwrap());
         let from_chain = parse(SAVE);
-        assert_eq!(from_array[0].tag, from_chain[0].tag);
-        assert_eq!(from_array[0].classes, from_chain[0].classes);
+        assert_eq!(from_array[0].tag(), from_chain[0].tag());
+        assert_eq!(from_array[0].classes(), from_chain[0].classes());
         assert_eq!(from_array[0].text(), from_chain[0].text());
         assert_eq!(from_array[0].id(), from_chain[0].id());
         assert_eq!(from_array[0].input_type(), Some("submit"));
