@@ -41,11 +41,14 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        // Shared, not owned: ids are cloned into every key an action touches
+        // (session, user index, proactive state, journal rows), and a clone
+        // is then a count, not an allocation and a copy.
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, IdError> {
-                check_id(raw, $max, $ok).map(Self)
+                check_id(raw, $max, $ok).map(|id| Self(id.into()))
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -93,7 +96,7 @@ impl SessionId {
     /// The session an event without `$session_id` is kept under: one per user, so
     /// nothing valid is dropped.
     pub fn derived_from(user: &UserId) -> Self {
-        Self(format!("user:{}", user.as_str()))
+        Self(format!("user:{}", user.as_str()).into())
     }
 }
 
