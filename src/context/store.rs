@@ -404,7 +404,7 @@ impl ContextStore {
         product: &ProductId,
         actions: impl Iterator<Item = (u64, Action, Instant)>,
     ) {
-        for (seq, action, now) in actions {
+        for (seq, mut action, now) in actions {
             let key = SessionKey {
                 product: product.clone(),
                 session: action.session_id.clone(),
@@ -421,6 +421,9 @@ impl ContextStore {
                     })
                 }),
             };
+            // Kept actions share their session's id instead of each holding
+            // the copy its event was parsed into.
+            action.session_id = session.key.session.clone();
             let job = {
                 let mut state = session.state.lock();
                 if is_submit_of_latest_click(state.latest(), &action) {
