@@ -12,6 +12,7 @@ mod pages;
 mod products;
 mod turns;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -191,8 +192,27 @@ async fn open(settings: &DatabaseSettings, raw: &str, console: bool) -> Result<D
         }
     }
     let busy_timeout = settings.busy_timeout_ms;
-    // IMPORTANT: every connection to `sqlite::memory:` is a database of its
-    // own, so an in-memory pool is one connection that never closes.
+    // IMPORTANT: sqlx closes a connection whose query was abandoned (a client
+    // went away mid-request) and opens another. In memory that would be a new,
+    // empty database: the one in use is named and shared instead, and held
+    // open by a connection of its own that never runs a query.
+    let anchor = if in_memory {
+        if raw.contains(":memory:") {
+            let name = uuid::Uuid::new_v4().simple();
+            url = format!("sqlite:file:copilot-{name}?mode=memory&cache=shared");
+        }
+        let anchor = AnyConnection::connect(&url)
+            .await
+            .map_err(|source| Error::Open {
+                url: redacted(raw),
+                source,
+            })?;
+        Some(Arc::new(std::sync::Mutex::new(anchor)))
+    } else {
+        None
+    };
+    // In memory the pool stays one connection: more would contend for the
+    // shared cache's table locks, which SQLite's busy timeout does not wait on.
     let options = if in_memory {
         AnyPoolOptions::new()
             .max_connections(1)
@@ -206,6 +226,9 @@ async fn open(settings: &DatabaseSettings, raw: &str, console: bool) -> Result<D
     // lock (then ingest answers 503), not sqlx's default 30 s.
     let options = options.acquire_timeout(busy_timeout);
     let options = options.after_connect(move |connection, _| {
+        // The pool keeps this closure as long as it lives, and with it the
+        // in-memory database's anchor.
+        let _anchor = &anchor;
         Box::pin(async move {
             if backend == Backend::Sqlite {
                 sqlite_pragmas(connection, busy_timeout, !in_memory).await?;

@@ -127,10 +127,16 @@ async fn run_e2e(server: &str, chromium: &Path, scenario: &Scenario<'_>) -> Stri
     .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // The FAIL lines first: CI logs keep a failure's head and tail.
+    let failures: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("FAIL "))
+        .collect();
     assert!(
         output.status.success() && stdout.contains(&format!("PASS {scenario}")),
-        "e2e.mjs --only {scenario} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        output.status
+        "e2e.mjs --only {scenario} failed ({}): {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        output.status,
+        failures.join("\n")
     );
     for name in screenshots {
         let path = out.join(name);

@@ -941,3 +941,26 @@ async fn guessing_a_login_is_slowed_to_ten_tries_a_minute_per_target() {
     let demo = login(&app, json!({ "product": PRODUCT, "api_key": API_KEY })).await;
     assert_eq!(demo.session["product"], PRODUCT);
 }
+
+/// Browsers abandon requests when a view changes; the database a later
+/// request reads must still be there (an in-memory SQLite lives in one
+/// connection: closing it would lose every recorded turn).
+#[tokio::test]
+async fn abandoned_requests_leave_the_console_answering() {
+    let app = spawn_app_with(|s| s.admin.token = ADMIN.to_owned().into()).await;
+    let console = admin(&app).await;
+    reply_as(&app, API_KEY, "ann", "hello").await;
+    console.turns("user=ann", 1).await;
+    for round in 0..200u64 {
+        let abandoned = app
+            .client
+            .get(app.url("/admin/api/conversations?limit=100"))
+            .header("cookie", &console.cookie)
+            .timeout(Duration::from_micros(200 + (round % 20) * 100))
+            .send()
+            .await;
+        drop(abandoned);
+    }
+    let turns = console.get_json("/admin/api/conversations?user=ann").await;
+    assert_eq!(turns["turns"].as_array().map(Vec::len), Some(1), "{turns}");
+}

@@ -1340,6 +1340,25 @@ function pageFetch(page, pathname, init = {}) {
 }
 
 /** Opens /admin and waits for the login form. */
+/**
+ * Turns are recorded in the background (a chat never waits for the console's
+ * database), so a view opened right after a chat may not list it yet: wait
+ * until `GET pathname` (as the logged-in page) satisfies `ready(json)`.
+ */
+async function waitForRecorded(page, S, what, pathname, ready) {
+  await step(S, `wait until ${pathname} lists ${what}`, () =>
+    pollUntil(
+      `${pathname} to list ${what}`,
+      async () => {
+        const res = await pageFetch(page, pathname);
+        if (res.status === 200 && res.json && ready(res.json)) return { done: true };
+        return { done: false, detail: `${res.status} ${res.text.slice(0, 300)}` };
+      },
+      { timeout: 15_000 }
+    )
+  );
+}
+
 async function openConsole(page, S) {
   await step(S, `open ${args.server}/admin, wait for the login form`, async () => {
     const res = await page.goto(`${args.server}/admin`, { waitUntil: 'load', timeout: 10_000 });
@@ -1468,6 +1487,9 @@ async function scenarioConsoleLogin(browser) {
       if (page.url().includes(args.adminToken) || session.json.csrf && page.url().includes(session.json.csrf)) fail(`a secret is in the URL: ${page.url()}`);
     });
 
+    const listsUser = (user) => (json) => json.turns.some((t) => t.user === user);
+    await waitForRecorded(page, S, `${demoUser}'s turn`, `/admin/api/conversations?product=demo`, listsUser(demoUser));
+    await waitForRecorded(page, S, `${otherUser}'s turn`, `/admin/api/conversations?product=${other.id}`, listsUser(otherUser));
     await step(S, `the admin picks ${other.id}: its conversations show ${otherUser}`, async () => {
       await page.locator(CONSOLE.picker).selectOption(other.id, { timeout: 5_000 });
       await consoleGo(page, S, '#/conversations', `${CONSOLE.turnsTable} tbody tr`);
@@ -1708,6 +1730,10 @@ async function scenarioConsoleInbox(browser) {
     });
     await openConsole(page, S);
     await consoleLogin(page, S, { token: args.adminToken });
+    await waitForRecorded(page, S, `both ${JSON.stringify(INBOX_TEXT)} and ${JSON.stringify(INBOX_OTHER)}`, '/admin/api/inbox?product=demo', (inbox) => {
+      const count = (text) => inbox.groups.filter((g) => g.text === text).reduce((n, g) => n + g.count, 0);
+      return count(INBOX_TEXT) === 2 && count(INBOX_OTHER) === 1;
+    });
     await consoleGo(page, S, '#/inbox', '.inbox-group');
     const group = page.locator('.inbox-group', { has: page.locator('.group-text', { hasText: INBOX_TEXT }) });
     const ids = await step(S, `the inbox groups the two ${JSON.stringify(INBOX_TEXT)}`, async () => {
