@@ -547,15 +547,15 @@ async fn retrain_on_new_labels(
         if !sleep_unless_stopped(every, &shutdown).await {
             return;
         }
+        // Checked here first so an unchanged file costs no blocking thread.
         if !trainer.labels_changed() {
             continue;
         }
-        let again = trainer.clone();
-        match tokio::task::spawn_blocking(move || again.train()).await {
-            Ok(Ok(matcher)) => {
-                copilot.replace_matcher(matcher);
-                tracing::info!("labels file changed; classifier retrained");
-            }
+        let (again, copilot) = (trainer.clone(), copilot.clone());
+        let retrain = move || again.retrain_if_changed(|matcher| copilot.replace_matcher(matcher));
+        match tokio::task::spawn_blocking(retrain).await {
+            Ok(Ok(true)) => tracing::info!("labels file changed; classifier retrained"),
+            Ok(Ok(false)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "labels file changed but does not load"),
             Err(error) => tracing::error!(%error, "retraining panicked"),
         }

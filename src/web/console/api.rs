@@ -360,14 +360,13 @@ pub async fn label(
     let trainer = state.console.trainer.clone();
     let label = intent.clone();
     let started = Instant::now();
-    let (examples, matcher) = tokio::task::spawn_blocking(move || {
-        let examples = trainer.overrides().add(&label, &texts)?;
-        trainer.train().map(|matcher| (examples, matcher))
+    let copilot = state.copilot.clone();
+    let examples = tokio::task::spawn_blocking(move || {
+        trainer.label(&label, &texts, |matcher| copilot.replace_matcher(matcher))
     })
     .await
     .map_err(|e| AppError::ConsoleStore(e.to_string()))?
     .map_err(|e| AppError::ConsoleStore(e.to_string()))?;
-    state.copilot.replace_matcher(matcher);
     let retrained_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
     state
