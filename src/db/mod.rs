@@ -69,14 +69,15 @@ pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
     url: String,
-    /// `sqlite::memory:`: every connection would be a database of its own.
+    /// In memory: one pooled connection does all the work (see `open`).
     in_memory: bool,
     busy_timeout: Duration,
 }
 
 impl Db {
     /// A connection of its own for the journal's writer, so a commit is not
-    /// also a pool checkout; `None` in memory (one connection is the database).
+    /// also a pool checkout; `None` in memory, where one connection does all
+    /// the work (see `open`).
     pub async fn writer_connection(&self) -> Result<Option<AnyConnection>, Error> {
         if self.in_memory {
             return Ok(None);
