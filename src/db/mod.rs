@@ -12,7 +12,6 @@ mod pages;
 mod products;
 mod turns;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -208,7 +207,8 @@ async fn open(settings: &DatabaseSettings, raw: &str, console: bool) -> Result<D
                 url: redacted(raw),
                 source,
             })?;
-        Some(Arc::new(std::sync::Mutex::new(anchor)))
+        // In a mutex only because the pool's callback must be `Sync`.
+        Some(std::sync::Mutex::new(anchor))
     } else {
         None
     };

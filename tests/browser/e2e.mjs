@@ -1339,7 +1339,6 @@ function pageFetch(page, pathname, init = {}) {
   );
 }
 
-/** Opens /admin and waits for the login form. */
 /**
  * Turns are recorded in the background (a chat never waits for the console's
  * database), so a view opened right after a chat may not list it yet: wait
@@ -1359,6 +1358,7 @@ async function waitForRecorded(page, S, what, pathname, ready) {
   );
 }
 
+/** Opens /admin and waits for the login form. */
 async function openConsole(page, S) {
   await step(S, `open ${args.server}/admin, wait for the login form`, async () => {
     const res = await page.goto(`${args.server}/admin`, { waitUntil: 'load', timeout: 10_000 });
