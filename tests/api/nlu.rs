@@ -26,15 +26,106 @@ fn shipped_matcher() -> Matcher {
     Matcher::train(&project, settings.nlu.thresholds(&project.config))
 }
 
+/// The dev sets changes were chosen on (`dev.yml`, `dev-independent.yml`), and
+/// the blind sets written without reading `intents/`. `test-blind-2.yml` was
+/// scored once, after the training file's last change (BENCHMARKS.md).
+const DEV_SETS: [&str; 5] = [
+    "tests/nlu/dev.yml",
+    "tests/nlu/dev-independent.yml",
+    "tests/nlu/dev-blind.yml",
+    "tests/nlu/test-blind.yml",
+    "tests/nlu/test-blind-2.yml",
+];
+
+/// The sets that changes were chosen on: no training line may be a light edit
+/// of one of their utterances (what `nlu_eval.py --max-similarity 0.8` checks).
+const TUNED_ON: [&str; 2] = ["tests/nlu/dev.yml", "tests/nlu/dev-independent.yml"];
+
 #[test]
-fn accuracy_on_the_held_out_dev_sets_is_at_least_90_percent() {
-    for dev in [
-        "tests/nlu/dev.yml",
-        "tests/nlu/dev-independent.yml",
-        "tests/nlu/dev-blind.yml",
-    ] {
+fn accuracy_on_the_held_out_dev_sets_is_at_least_92_percent() {
+    for dev in DEV_SETS {
         accuracy_on(dev);
     }
+}
+
+/// The same normalisation as `tools/nlu-eval/nlu_eval.py`: lower case, no
+/// punctuation, single spaces.
+fn normalised(text: &str) -> String {
+    let kept: String = text
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_' || c.is_whitespace())
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn token_jaccard(a: &str, b: &str) -> f64 {
+    let a: std::collections::BTreeSet<&str> = a.split(' ').collect();
+    let b: std::collections::BTreeSet<&str> = b.split(' ').collect();
+    a.intersection(&b).count() as f64 / a.union(&b).count().max(1) as f64
+}
+
+fn edit_similarity(a: &str, b: &str) -> f64 {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let longest = a.len().max(b.len());
+    if longest == 0 {
+        return 1.0;
+    }
+    // At best the shorter string is a prefix of the longer one: skip the
+    // quadratic distance when even that is far enough apart.
+    if (a.len().min(b.len()) as f64 / longest as f64) <= 0.8 {
+        return 0.0;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    1.0 - previous[b.len()] as f64 / longest as f64
+}
+
+#[test]
+fn no_training_line_is_a_near_copy_of_a_dev_utterance() {
+    let project = Project::load_dir(&manifest("intents")).unwrap();
+    let training: Vec<String> = project
+        .examples
+        .iter()
+        .map(|e| normalised(&e.text))
+        .collect();
+    let mut near = Vec::new();
+    for path in TUNED_ON {
+        let text = std::fs::read_to_string(manifest(path)).unwrap();
+        let dev: Vec<Labelled> = serde_yaml_ng::from_str(&text).unwrap();
+        for item in &dev {
+            let d = normalised(&item.text);
+            for t in &training {
+                let similarity = token_jaccard(&d, t).max(edit_similarity(&d, t));
+                if similarity > 0.8 {
+                    near.push(format!(
+                        "{path}: {:?} ~ training {t:?} ({similarity:.2})",
+                        item.text
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        near.is_empty(),
+        "near-copies of dev utterances in intents/:\n{}",
+        near.join("\n")
+    );
+}
+
+#[test]
+fn the_near_copy_check_sees_a_light_edit() {
+    // The check above must be able to fail: a typo and a dropped word are near.
+    assert!(edit_similarity(&normalised("how do I bulk-edit?"), "how do i bulkedit") > 0.8);
+    assert!(token_jaccard("can you help me here", "can you help me") >= 0.8);
+    assert!(edit_similarity("tschüss", "tschüss bis bald") <= 0.8);
 }
 
 fn accuracy_on(path: &str) {
@@ -70,8 +161,8 @@ fn accuracy_on(path: &str) {
         eprintln!("  miss: {line}");
     }
     assert!(
-        accuracy >= 0.90,
-        "{path}: accuracy {:.1}% is below 90%:\n{}",
+        accuracy >= 0.92,
+        "{path}: accuracy {:.1}% is below 92%:\n{}",
         accuracy * 100.0,
         wrong.join("\n")
     );
