@@ -28,14 +28,43 @@ fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
 }
 
 /// Lower-cased word tokens; apostrophes vanish (`i'm` → `im`), other
-/// punctuation splits.
+/// punctuation splits. An emoji is a token of its own: "👍" alone is a whole
+/// answer to an offer, and people write "ok👍" without a space.
 pub fn tokens(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .replace(['\'', '’'], "")
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    for c in text.to_lowercase().chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else if matches!(c, '\'' | '’') || is_emoji_modifier(c) {
+            // Part of the word or of the emoji before it: "i'm", "👍🏽".
+        } else {
+            if !word.is_empty() {
+                tokens.push(std::mem::take(&mut word));
+            }
+            if is_emoji(c) {
+                tokens.push(c.to_string());
+            }
+        }
+    }
+    if !word.is_empty() {
+        tokens.push(word);
+    }
+    tokens
+}
+
+/// Pictographs and dingbats: the blocks emoji are drawn from (👍 ✅ ❌ ⭐ 🙅).
+fn is_emoji(c: char) -> bool {
+    matches!(c, '\u{1F000}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}' | '\u{2B00}'..='\u{2BFF}')
+}
+
+/// What only changes how the emoji before it looks: skin tones, the emoji
+/// presentation selector, the joiner of sequences.
+fn is_emoji_modifier(c: char) -> bool {
+    matches!(
+        c,
+        '\u{1F3FB}'..='\u{1F3FF}' | '\u{FE0E}' | '\u{FE0F}' | '\u{200D}'
+    )
 }
 
 /// Weighted feature counts: words, word bigrams, character n-grams. Sorted by
@@ -147,6 +176,14 @@ mod tests {
     #[test]
     fn tokens_fold_case_and_apostrophes() {
         assert_eq!(tokens("I'm HERE, ok?"), ["im", "here", "ok"]);
+    }
+
+    #[test]
+    fn an_emoji_is_a_token_and_its_modifiers_are_not() {
+        assert_eq!(tokens("ok👍🏽 thanks!"), ["ok", "👍", "thanks"]);
+        assert_eq!(tokens("✌️ later"), ["✌", "later"]);
+        assert_eq!(tokens("👍👍"), ["👍", "👍"]);
+        assert!(tokens("?!").is_empty());
     }
 
     #[test]

@@ -208,3 +208,55 @@ async fn yes_right_after_the_offer_shows_bulk_edit_and_yes_out_of_the_blue_does_
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_thumbs_up_accepts_the_offer_and_a_thumbs_down_declines_it() {
+    let app = spawn_app().await;
+    // Chat widgets put emoji one tap away: a bare 👍 is a whole answer.
+    let mut socket = connect(&app, "uma").await;
+    edit_three_projects(&app, "uma", "a").await;
+    assert!(
+        socket.next("bot_uttered").await["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(OFFER)
+    );
+    socket.say("chat-uma", "uma", "👍").await;
+    let answer = socket.next("bot_uttered").await;
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("Apply to selected"),
+        "{answer}"
+    );
+
+    let mut other = connect(&app, "vic").await;
+    edit_three_projects(&app, "vic", "b").await;
+    assert!(
+        other.next("bot_uttered").await["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(OFFER)
+    );
+    other.say("chat-vic", "vic", "👎🏽").await;
+    let answer = other.next("bot_uttered").await;
+    assert!(
+        !answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("Apply to selected"),
+        "{answer}"
+    );
+    let parse: Value = app
+        .client
+        .post(app.url("/model/parse"))
+        .json(&json!({"text": "👎🏽"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(parse["intent"]["name"], "deny", "{parse}");
+}
