@@ -209,52 +209,37 @@ async fn yes_right_after_the_offer_shows_bulk_edit_and_yes_out_of_the_blue_does_
     );
 }
 
+/// The bot's answer when `user` replies `text` to the bulk-edit offer.
+async fn answer_to_the_offer(app: &TestApp, user: &str, text: &str) -> String {
+    let mut socket = connect(app, user).await;
+    edit_three_projects(app, user, "a").await;
+    let offer = socket.next("bot_uttered").await;
+    assert!(
+        offer["text"].as_str().unwrap().starts_with(OFFER),
+        "{offer}"
+    );
+    socket.say(&format!("chat-{user}"), user, text).await;
+    let answer = socket.next("bot_uttered").await;
+    answer["text"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_thumbs_up_accepts_the_offer_and_a_thumbs_down_declines_it() {
     let app = spawn_app().await;
     // Chat widgets put emoji one tap away: a bare 👍 is a whole answer.
-    let mut socket = connect(&app, "uma").await;
-    edit_three_projects(&app, "uma", "a").await;
-    assert!(
-        socket.next("bot_uttered").await["text"]
-            .as_str()
-            .unwrap()
-            .starts_with(OFFER)
-    );
-    socket.say("chat-uma", "uma", "👍").await;
-    let answer = socket.next("bot_uttered").await;
-    assert!(
-        answer["text"]
-            .as_str()
-            .unwrap()
-            .contains("Apply to selected"),
-        "{answer}"
-    );
+    let accepted = answer_to_the_offer(&app, "uma", "👍").await;
+    assert!(accepted.contains("Apply to selected"), "{accepted}");
 
-    let mut other = connect(&app, "vic").await;
-    edit_three_projects(&app, "vic", "b").await;
-    assert!(
-        other.next("bot_uttered").await["text"]
-            .as_str()
-            .unwrap()
-            .starts_with(OFFER)
-    );
-    other.say("chat-vic", "vic", "👎🏽").await;
-    let answer = other.next("bot_uttered").await;
-    assert!(
-        !answer["text"]
-            .as_str()
-            .unwrap()
-            .contains("Apply to selected"),
-        "{answer}"
-    );
+    let declined = answer_to_the_offer(&app, "vic", "👎🏽").await;
+    assert!(!declined.contains("Apply to selected"), "{declined}");
     let parse: Value = app
-        .client
-        .post(app.url("/model/parse"))
-        .json(&json!({"text": "👎🏽"}))
-        .send()
+        .send_json(
+            reqwest::Method::POST,
+            "/model/parse",
+            None,
+            &json!({"text": "👎🏽"}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
