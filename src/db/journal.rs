@@ -7,8 +7,8 @@
 //! idle settings (`expire`), so the file stays bounded.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -425,11 +425,17 @@ async fn commit(writer: &mut Writer, sql: Statements, batch: &mut Vec<Job>) {
     }
 }
 
-/// The statements whose SQL differs between the backends (JSON arrays).
+/// The statements whose SQL differs between the backends.
 #[derive(Clone, Copy)]
 struct Statements {
     /// `$3`: a JSON array of session ids, as a set of rows.
     sessions_in: &'static str,
+    /// `[n - 1]`: the `INSERT` of n action rows.
+    insert_actions: &'static [String],
+    /// SQLite: `[n]` writes a batch of n action rows and any other writes
+    /// in one command (see [`write_in_one_command`]); Postgres runs one
+    /// statement per command, so it has none.
+    one_command: Option<&'static [String]>,
 }
 
 impl Statements {
@@ -437,60 +443,215 @@ impl Statements {
         match backend {
             Backend::Sqlite => Self {
                 sessions_in: "SELECT value FROM json_each($3)",
+                insert_actions: &INSERT_ACTIONS_ANONYMOUS,
+                one_command: Some(&SQLITE_BATCH),
             },
             Backend::Postgres => Self {
                 sessions_in: "SELECT jsonb_array_elements_text($3::jsonb)",
+                insert_actions: &INSERT_ACTIONS_NUMBERED,
+                one_command: None,
             },
         }
     }
 }
 
 /// Action rows per `INSERT` at most: 7 parameters each stays far below
-/// SQLite's and Postgres's limits on parameters.
-const ROWS_PER_INSERT: usize = 64;
+/// SQLite's and Postgres's limits on parameters. It also bounds the shapes
+/// of SQLite's one-command batches (two per row count), so all of them
+/// stay in sqlx's statement cache (100 per connection) with room to spare.
+const ROWS_PER_INSERT: usize = 32;
 
-/// `INSERT … VALUES (…), …` for 1 to [`ROWS_PER_INSERT`] rows (`[n - 1]`
-/// has n rows), made once; each is prepared once and cached by sqlx. Bound
-/// values, not a JSON array the database parses again: JSON took a third
-/// of the SQLite thread's time under ingest load.
-static INSERT_ACTIONS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+/// `INSERT … VALUES (…), …` of `rows` rows, placeholders made by `p(i)`
+/// (1-based). Bound values, not a JSON array the database parses again:
+/// JSON took a third of the SQLite thread's time under ingest load.
+fn insert_actions(rows: usize, p: impl Fn(usize) -> String) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=7).map(|c| p(r * 7 + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO actions (seq, product_id, session_id, user_id, received_at, \
+         dedupe_key, action) VALUES {} ON CONFLICT (seq) DO NOTHING",
+        values.join(", ")
+    )
+}
+
+/// For 1 to [`ROWS_PER_INSERT`] rows (`[n - 1]` has n rows), made once;
+/// each is prepared once and cached by sqlx. Postgres numbers its
+/// placeholders; SQLite's are anonymous, bound in order, because SQLite
+/// looks a numbered one up by name in a list as long as the statement's
+/// (quadratic in a 224-parameter `INSERT`).
+static INSERT_ACTIONS_NUMBERED: LazyLock<Vec<String>> = LazyLock::new(|| {
     (1..=ROWS_PER_INSERT)
+        .map(|rows| insert_actions(rows, |i| format!("${i}")))
+        .collect()
+});
+static INSERT_ACTIONS_ANONYMOUS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=ROWS_PER_INSERT)
+        .map(|rows| insert_actions(rows, |_| "?".to_owned()))
+        .collect()
+});
+
+/// SQLite's other writes, each table's rows as one JSON array (`[]` when
+/// there are none), so a batch's command has the same text whatever it
+/// holds besides actions. Rows of a key are applied in queue order, so the
+/// newest state wins, as with one statement per write.
+const SQLITE_UPSERTS: [&str; 4] = [
+    "INSERT INTO user_emails (product_id, user_id, email, updated_at) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+     json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?) WHERE true \
+     ON CONFLICT (product_id, user_id) \
+     DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
+    "INSERT INTO summaries (product_id, session_id, summary, covers_seq, next_index, \
+     received_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+     json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), \
+     json_extract(value, '$[5]') FROM json_each(?) WHERE true \
+     ON CONFLICT (product_id, session_id) DO UPDATE SET \
+     summary = excluded.summary, covers_seq = excluded.covers_seq, \
+     next_index = excluded.next_index, received_at = excluded.received_at",
+    "INSERT INTO conversations (conversation_key, product_id, user_id, state, updated_at) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+     json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') \
+     FROM json_each(?) WHERE true ON CONFLICT (conversation_key) \
+     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+    "INSERT INTO proactive_states (product_id, session_id, state, updated_at) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+     json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?) WHERE true \
+     ON CONFLICT (product_id, session_id) \
+     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+];
+
+/// `[n]`: one transaction of n action rows (none for 0) and the four
+/// upserts, as one multi-statement command.
+static SQLITE_BATCH: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (0..=ROWS_PER_INSERT)
         .map(|rows| {
-            let values: Vec<String> = (0..rows)
-                .map(|r| {
-                    let p: Vec<String> = (1..=7).map(|c| format!("${}", r * 7 + c)).collect();
-                    format!("({})", p.join(", "))
-                })
-                .collect();
-            format!(
-                "INSERT INTO actions (seq, product_id, session_id, user_id, received_at, \
-                 dedupe_key, action) VALUES {} ON CONFLICT (seq) DO NOTHING",
-                values.join(", ")
-            )
+            let mut statements = vec!["BEGIN IMMEDIATE".to_owned()];
+            if rows > 0 {
+                statements.push(INSERT_ACTIONS_ANONYMOUS[rows - 1].clone());
+            }
+            statements.extend(SQLITE_UPSERTS.iter().map(|s| (*s).to_owned()));
+            statements.push("COMMIT".to_owned());
+            statements.join(";\n")
         })
         .collect()
 });
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds action rows in the order of [`insert_actions`]' placeholders.
+fn bind_actions<'q>(mut query: AnyQuery<'q>, rows: &[&'q ActionRow]) -> AnyQuery<'q> {
+    for row in rows {
+        query = query
+            .bind(row.seq)
+            .bind(row.product.as_str())
+            .bind(row.session.as_str())
+            .bind(row.user.as_str())
+            .bind(row.received_at)
+            .bind(row.dedupe_key.as_str())
+            .bind(row.action.as_str());
+    }
+    query
+}
+
+/// SQLite: the whole batch as one command to sqlx's SQLite thread, when it
+/// holds at most [`ROWS_PER_INSERT`] action rows and no erasure or expiry
+/// (`None`: it does not fit; write it statement by statement). Each command
+/// is a round trip to that thread, a wake-up on both sides; a batch with a
+/// summary took four (`BEGIN`, actions, summary, `COMMIT`), now one.
+async fn write_in_one_command(
+    connection: &mut AnyConnection,
+    commands: &'static [String],
+    sql: Statements,
+    batch: &[Job],
+) -> Option<Result<(), sqlx::Error>> {
+    let mut actions: Vec<&ActionRow> = Vec::new();
+    // Rows as JSON arrays, in the order of SQLITE_UPSERTS' columns.
+    let mut upserts: [Vec<serde_json::Value>; 4] = Default::default();
+    for job in batch {
+        match &job.write {
+            Write::Actions(rows) => actions.extend(rows),
+            Write::Email {
+                product,
+                user,
+                email,
+                at,
+            } => upserts[0].push(serde_json::json!([product, user, email, at])),
+            Write::Summary {
+                product,
+                session,
+                text,
+                covers_seq,
+                next_index,
+                received_at,
+            } => upserts[1].push(serde_json::json!([
+                product,
+                session,
+                text,
+                covers_seq,
+                next_index,
+                received_at
+            ])),
+            Write::Conversation {
+                key,
+                product,
+                user,
+                state,
+                at,
+            } => upserts[2].push(serde_json::json!([key, product, user, state, at])),
+            Write::Proactive {
+                product,
+                session,
+                state,
+                at,
+            } => upserts[3].push(serde_json::json!([product, session, state, at])),
+            Write::EraseUser { .. } | Write::Expire(_) => return None,
+        }
+        if actions.len() > ROWS_PER_INSERT {
+            return None;
+        }
+    }
+    if upserts.iter().all(Vec::is_empty) {
+        // Actions only (the common case under load): one statement is a
+        // transaction by itself.
+        if actions.is_empty() {
+            return Some(Ok(()));
+        }
+        let query = sqlx::query(sql.insert_actions[actions.len() - 1].as_str());
+        return Some(
+            bind_actions(query, &actions)
+                .execute(connection)
+                .await
+                .map(drop),
+        );
+    }
+    let mut query = bind_actions(sqlx::query(commands[actions.len()].as_str()), &actions);
+    for rows in upserts {
+        query = query.bind(serde_json::Value::Array(rows).to_string());
+    }
+    let result = query.execute(&mut *connection).await.map(drop);
+    if result.is_err() {
+        // A statement failed between BEGIN and COMMIT: end the transaction
+        // here (the writer's own connection is also dropped; a pooled one
+        // must not go back with it open).
+        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+    }
+    Some(result)
+}
 
 /// Inserts the actions of consecutive ingest writes, [`ROWS_PER_INSERT`]
 /// rows per statement (each statement is a round trip to sqlx's SQLite
 /// thread), and empties `pending`.
 async fn flush_actions(
     connection: &mut AnyConnection,
+    sql: Statements,
     pending: &mut Vec<&ActionRow>,
 ) -> Result<(), sqlx::Error> {
     for chunk in pending.chunks(ROWS_PER_INSERT) {
-        let mut query = sqlx::query(INSERT_ACTIONS[chunk.len() - 1].as_str());
-        for row in chunk {
-            query = query
-                .bind(row.seq)
-                .bind(row.product.as_str())
-                .bind(row.session.as_str())
-                .bind(row.user.as_str())
-                .bind(row.received_at)
-                .bind(row.dedupe_key.as_str())
-                .bind(row.action.as_str());
-        }
-        query.execute(&mut *connection).await?;
+        let query = sqlx::query(sql.insert_actions[chunk.len() - 1].as_str());
+        bind_actions(query, chunk).execute(&mut *connection).await?;
     }
     pending.clear();
     Ok(())
@@ -504,10 +665,14 @@ async fn write_batch(
 ) -> Result<Vec<u64>, sqlx::Error> {
     let mut actions: Vec<&ActionRow> = Vec::new();
     let mut deleted = vec![0; batch.len()];
+    if let Some(commands) = sql.one_command
+        && let Some(result) = write_in_one_command(connection, commands, sql, batch).await
+    {
+        return result.map(|()| deleted);
+    }
     // Under ingest load a batch is mostly only actions: if they fit one
     // INSERT, it is a transaction by itself, which saves BEGIN and COMMIT,
-    // two of the three round trips to sqlx's SQLite thread (each a thread
-    // wake-up on both sides).
+    // two of the three round trips to the database.
     if batch
         .iter()
         .all(|job| matches!(job.write, Write::Actions(_)))
@@ -517,7 +682,7 @@ async fn write_batch(
             _ => &[],
         }));
         if actions.len() <= ROWS_PER_INSERT {
-            flush_actions(connection, &mut actions).await?;
+            flush_actions(connection, sql, &mut actions).await?;
             return Ok(deleted);
         }
         actions.clear();
@@ -529,7 +694,7 @@ async fn write_batch(
             continue;
         }
         // Other writes keep their place after the ingest writes before them.
-        flush_actions(&mut tx, &mut actions).await?;
+        flush_actions(&mut tx, sql, &mut actions).await?;
         match &job.write {
             Write::Actions(_) => {}
             Write::Email {
@@ -668,7 +833,7 @@ async fn write_batch(
             }
         }
     }
-    flush_actions(&mut tx, &mut actions).await?;
+    flush_actions(&mut tx, sql, &mut actions).await?;
     tx.commit().await?;
     Ok(deleted)
 }
@@ -796,17 +961,136 @@ pub async fn restore(pool: &AnyPool, cutoffs: Cutoffs) -> Result<Restored, sqlx:
 
 #[cfg(test)]
 mod tests {
-    use super::{INSERT_ACTIONS, ROWS_PER_INSERT};
+    use super::{
+        INSERT_ACTIONS_ANONYMOUS, INSERT_ACTIONS_NUMBERED, ROWS_PER_INSERT, SQLITE_BATCH,
+        SQLITE_UPSERTS,
+    };
 
     #[test]
-    fn each_insert_has_seven_numbered_parameters_per_row() {
-        assert_eq!(INSERT_ACTIONS.len(), ROWS_PER_INSERT);
-        assert!(INSERT_ACTIONS[0].contains("VALUES ($1, $2, $3, $4, $5, $6, $7) ON"));
-        let last = &INSERT_ACTIONS[ROWS_PER_INSERT - 1];
+    fn each_insert_has_seven_parameters_per_row() {
+        assert_eq!(INSERT_ACTIONS_NUMBERED.len(), ROWS_PER_INSERT);
+        assert!(INSERT_ACTIONS_NUMBERED[0].contains("VALUES ($1, $2, $3, $4, $5, $6, $7) ON"));
+        let last = &INSERT_ACTIONS_NUMBERED[ROWS_PER_INSERT - 1];
         assert_eq!(last.matches("), (").count(), ROWS_PER_INSERT - 1);
         assert!(last.ends_with(&format!(
             "${}) ON CONFLICT (seq) DO NOTHING",
             ROWS_PER_INSERT * 7
         )));
+        let anonymous = &INSERT_ACTIONS_ANONYMOUS[ROWS_PER_INSERT - 1];
+        assert_eq!(anonymous.matches('?').count(), ROWS_PER_INSERT * 7);
+        assert!(!anonymous.contains('$'));
+    }
+
+    /// Every kind of write the one-command path takes, queued before the
+    /// writer runs so they are one batch, on a SQLite file (the writer's own
+    /// connection, as in production): all of it reads back, and of two
+    /// states for one key the newer wins.
+    #[tokio::test]
+    async fn one_batch_of_every_kind_of_write_reads_back_with_the_newest_state() {
+        use super::{Cutoffs, Journal, now_ms, restore};
+        use crate::context::{StoredSummary, SummaryObserver};
+        use crate::domain::{Action, ActionKind, ProductId, SessionId, UserId};
+        use std::time::Duration;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::Settings::load_with_env(None, |_| None).unwrap();
+        settings.database.url = format!("sqlite://{}/journal.db", dir.path().display());
+        let db = crate::db::connect(&settings.database).await.unwrap();
+        let (journal, task) = Journal::start(&db, 100).await.unwrap();
+        let product = ProductId::parse("acme").unwrap();
+        let session = SessionId::parse("s1").unwrap();
+        let user = UserId::parse("u1").unwrap();
+        let action = Action {
+            kind: ActionKind::Click,
+            title: "Click 'Save'".into(),
+            phrase: "clicked 'Save' button on /projects/:id".into(),
+            label: Some("Save".into()),
+            page: "/projects/:id".into(),
+            canonical_url: "https://app.example.com/projects/:id".into(),
+            raw_url: "https://app.example.com/projects/42".into(),
+            timestamp: chrono::Utc::now(),
+            session_id: session.clone(),
+            user_id: user.clone(),
+            email: None,
+        };
+        journal.keep_proactive(&product, &session, "older".into());
+        journal.keep_conversation("c1".into(), Some(&product), None, "first".into());
+        journal.summary_stored(&StoredSummary {
+            product: &product,
+            session: &session,
+            text: "Opened projects; it's \"quoted\"",
+            replaces: 3,
+            covers_seq: 7,
+            next_index: 4,
+            newest_age: Duration::from_secs(1),
+        });
+        journal.keep_conversation("c1".into(), Some(&product), None, "second".into());
+        journal.keep_proactive(&product, &session, "newer".into());
+        let first = journal.next_seqs(2);
+        let actions: Vec<(u64, Action)> = (first..).zip([action.clone(), action]).collect();
+        // The test's runtime has one thread: the writer starts only once
+        // both awaited writes below are queued too.
+        let writer = tokio::spawn(task.run());
+        let (email, kept) = tokio::join!(
+            journal.keep_email(&product, &user, "u1@example.com"),
+            journal.keep_actions(&product, &actions, &["d1", "d2"]),
+        );
+        email.unwrap();
+        kept.unwrap();
+        journal.close();
+        writer.await.unwrap();
+
+        let cutoffs = Cutoffs {
+            actions: 0,
+            deliveries: 0,
+            conversations: 0,
+            proactive: 0,
+            emails: 0,
+            now: now_ms(),
+        };
+        let restored = restore(&db.pool, cutoffs).await.unwrap();
+        assert_eq!(restored.skipped, 0);
+        assert_eq!(restored.actions.len(), 2);
+        assert_eq!(
+            restored.deliveries,
+            [
+                (product.clone(), "d1".into()),
+                (product.clone(), "d2".into())
+            ]
+        );
+        assert_eq!(
+            restored.emails,
+            [(product.clone(), user.clone(), "u1@example.com".into())]
+        );
+        let [(_, _, text, next_index, _)] = restored.summaries.as_slice() else {
+            panic!("one summary: {:?}", restored.summaries);
+        };
+        assert_eq!(
+            (text.as_str(), *next_index),
+            ("Opened projects; it's \"quoted\"", 4)
+        );
+        let [(key, state, _)] = restored.conversations.as_slice() else {
+            panic!("one conversation: {:?}", restored.conversations);
+        };
+        assert_eq!((key.as_str(), state.as_str()), ("c1", "second"));
+        let [(_, _, state, _)] = restored.proactive.as_slice() else {
+            panic!("one proactive state: {:?}", restored.proactive);
+        };
+        assert_eq!(state, "newer");
+    }
+
+    #[test]
+    fn a_sqlite_batch_is_one_transaction_with_its_actions_and_every_upsert() {
+        assert_eq!(SQLITE_BATCH.len(), ROWS_PER_INSERT + 1);
+        for (rows, command) in SQLITE_BATCH.iter().enumerate() {
+            assert!(command.starts_with("BEGIN IMMEDIATE;"));
+            assert!(command.ends_with(";\nCOMMIT"));
+            assert_eq!(command.contains("INSERT INTO actions"), rows > 0);
+            // The actions' placeholders, then one JSON array per upsert.
+            assert_eq!(
+                command.matches('?').count(),
+                rows * 7 + SQLITE_UPSERTS.len()
+            );
+        }
     }
 }
