@@ -219,6 +219,8 @@ pub struct ServerSettings {
     pub max_concurrent_requests: usize,
     pub cors_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
+    /// Threads of the async runtime; 0: one per core.
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

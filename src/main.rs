@@ -27,8 +27,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
@@ -38,6 +37,21 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Built here, not by `#[tokio::main]`, because its size is a setting.
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if settings.server.worker_threads > 0 {
+        runtime.worker_threads(settings.server.worker_threads);
+    }
+    match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(cli, settings)),
+        Err(error) => {
+            eprintln!("copilot-server: cannot start the runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, settings: Settings) -> ExitCode {
     telemetry::init(settings.server.log_format);
     match cli.command {
         None | Some(Command::Serve) => serve(settings).await,

@@ -138,3 +138,43 @@ async fn the_binary_warns_about_an_exposed_demo_secret_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success(), "clean exit after SIGTERM: {status}");
 }
+
+/// `[server] worker_threads` sizes the runtime: the binary runs exactly that
+/// many `tokio-rt-worker` threads (read from /proc once it listens).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn worker_threads_sets_the_runtimes_size() {
+    for workers in [1, 3] {
+        let mut child = binary()
+            .env("COPILOT__SERVER__PORT", "0")
+            .env("COPILOT__SERVER__LOG_FORMAT", "json")
+            .env("COPILOT__SERVER__WORKER_THREADS", workers.to_string())
+            // Tokio names its blocking threads as its workers: keep the
+            // knowledge reload (the one periodic blocking job) from adding one.
+            .env("COPILOT__KNOWLEDGE__RELOAD_SECONDS", "0")
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains("copilot-server listening") {
+                    return;
+                }
+            }
+            panic!("binary exited before listening");
+        })
+        .await
+        .expect("binary starts in time");
+        let tasks = format!("/proc/{}/task", child.id().unwrap());
+        let running = std::fs::read_dir(tasks)
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "tokio-rt-worker")
+            .count();
+        assert_eq!(
+            running, workers,
+            "runtime workers with worker_threads = {workers}"
+        );
+        child.kill().await.unwrap();
+    }
+}
