@@ -556,17 +556,18 @@ fn bind_actions<'q>(mut query: AnyQuery<'q>, rows: &[&'q ActionRow]) -> AnyQuery
     query
 }
 
-/// SQLite: the whole batch as one command to sqlx's SQLite thread, when it
-/// holds at most [`ROWS_PER_INSERT`] action rows and no erasure or expiry
-/// (`None`: it does not fit; write it statement by statement). Each command
-/// is a round trip to that thread, a wake-up on both sides; a batch with a
-/// summary took four (`BEGIN`, actions, summary, `COMMIT`), now one.
+/// SQLite: a batch with other writes than actions as one command to sqlx's
+/// SQLite thread, when it holds at most [`ROWS_PER_INSERT`] action rows and
+/// no erasure or expiry (`None`: it does not fit, or the backend has no such
+/// command; write it statement by statement). Each command is a round trip
+/// to that thread, a wake-up on both sides; a batch with a summary took four
+/// (`BEGIN`, actions, summary, `COMMIT`), now one.
 async fn write_in_one_command(
     connection: &mut AnyConnection,
-    commands: &'static [String],
     sql: Statements,
     batch: &[Job],
 ) -> Option<Result<(), sqlx::Error>> {
+    let commands = sql.one_command?;
     let mut actions: Vec<&ActionRow> = Vec::new();
     // Rows as JSON arrays, in the order of SQLITE_UPSERTS' columns.
     let mut upserts: [Vec<serde_json::Value>; 4] = Default::default();
@@ -613,20 +614,6 @@ async fn write_in_one_command(
             return None;
         }
     }
-    if upserts.iter().all(Vec::is_empty) {
-        // Actions only (the common case under load): one statement is a
-        // transaction by itself.
-        if actions.is_empty() {
-            return Some(Ok(()));
-        }
-        let query = sqlx::query(sql.insert_actions[actions.len() - 1].as_str());
-        return Some(
-            bind_actions(query, &actions)
-                .execute(connection)
-                .await
-                .map(drop),
-        );
-    }
     let mut query = bind_actions(sqlx::query(commands[actions.len()].as_str()), &actions);
     for rows in upserts {
         query = query.bind(serde_json::Value::Array(rows).to_string());
@@ -665,11 +652,6 @@ async fn write_batch(
 ) -> Result<Vec<u64>, sqlx::Error> {
     let mut actions: Vec<&ActionRow> = Vec::new();
     let mut deleted = vec![0; batch.len()];
-    if let Some(commands) = sql.one_command
-        && let Some(result) = write_in_one_command(connection, commands, sql, batch).await
-    {
-        return result.map(|()| deleted);
-    }
     // Under ingest load a batch is mostly only actions: if they fit one
     // INSERT, it is a transaction by itself, which saves BEGIN and COMMIT,
     // two of the three round trips to the database.
@@ -686,6 +668,8 @@ async fn write_batch(
             return Ok(deleted);
         }
         actions.clear();
+    } else if let Some(result) = write_in_one_command(connection, sql, batch).await {
+        return result.map(|()| deleted);
     }
     let mut tx = connection.begin().await?;
     for (i, job) in batch.iter().enumerate() {
