@@ -60,6 +60,21 @@ struct Conversation {
     greeted: bool,
     turns: VecDeque<Turn>,
     tracker: Tracker,
+    /// The time of the newest turn or offer, Unix milliseconds: the next one
+    /// is stamped later, so a transcript ordered by time keeps the order even
+    /// when two messages arrive within one millisecond. Not saved: a restart
+    /// takes longer than that.
+    last_at_ms: i64,
+}
+
+impl Conversation {
+    /// `now_ms`, or one past the newest stamp if that is not earlier: strictly
+    /// increasing within a conversation, and never ahead of the clock by more
+    /// than the turns of one millisecond (a rate-limited user's few).
+    fn stamp(&mut self, now_ms: i64) -> i64 {
+        self.last_at_ms = now_ms.max(self.last_at_ms.saturating_add(1));
+        self.last_at_ms
+    }
 }
 
 /// What a new turn starts from.
@@ -71,6 +86,9 @@ pub struct TurnStart {
     pub history: Vec<Turn>,
     /// The dialogue state before this message; stored back by `finish_turn`.
     pub tracker: Tracker,
+    /// When the turn started, Unix milliseconds; later than any earlier turn
+    /// or offer of this conversation.
+    pub at_ms: i64,
 }
 
 /// Keeps conversations across restarts (the journal). Called after each
@@ -150,6 +168,7 @@ impl Conversations {
                 greeted: saved.greeted,
                 turns,
                 tracker: Tracker::restore(saved.tracker),
+                last_at_ms: 0,
             })),
         );
         true
@@ -184,11 +203,13 @@ impl Conversations {
         }
     }
 
-    /// Records the user's message and returns what came before it.
-    pub fn begin_turn(&self, key: &ConversationKey, user_text: &str) -> TurnStart {
+    /// Records the user's message, received at `now_ms`, and returns what came
+    /// before it.
+    pub fn begin_turn(&self, key: &ConversationKey, user_text: &str, now_ms: i64) -> TurnStart {
         let conversation = self.get(key);
         let mut c = conversation.lock();
         let start = TurnStart {
+            at_ms: c.stamp(now_ms),
             first_reply: !c.greeted,
             history: c.turns.iter().cloned().collect(),
             // Taken, not cloned (a turn should not copy 64 events): the turn
@@ -211,6 +232,12 @@ impl Conversations {
             self.push(&mut c, Role::Assistant, text);
         }
         self.keep(key, &c);
+    }
+
+    /// The time to record an offer made at `now_ms` under: later than any
+    /// earlier turn or offer of the conversation.
+    pub fn stamp(&self, key: &ConversationKey, now_ms: i64) -> i64 {
+        self.get(key).lock().stamp(now_ms)
     }
 
     /// Records a bot action the user saw outside a turn (a proactive offer),
@@ -273,19 +300,38 @@ mod tests {
             max_messages_per_minute: 30,
         });
         let u = ConversationKey::new(&Visitor::anonymous(None), "u");
-        let first = conversations.begin_turn(&u, "hi");
+        let first = conversations.begin_turn(&u, "hi", 0);
         assert!(first.first_reply);
         assert!(first.history.is_empty());
         conversations.record_bot(&u, "hello");
-        let second = conversations.begin_turn(&u, "what now");
+        let second = conversations.begin_turn(&u, "what now", 0);
         assert!(!second.first_reply);
         assert_eq!(second.history.len(), 2);
         conversations.record_bot(&u, "this");
-        let third = conversations.begin_turn(&u, "ok");
+        let third = conversations.begin_turn(&u, "ok", 0);
         let texts: Vec<&str> = third.history.iter().map(|t| t.text.as_str()).collect();
         assert_eq!(texts, ["hello", "what now", "this"], "oldest dropped");
         let other = ConversationKey::new(&Visitor::anonymous(None), "other");
-        assert!(conversations.begin_turn(&other, "hi").first_reply);
+        assert!(conversations.begin_turn(&other, "hi", 0).first_reply);
+    }
+
+    #[test]
+    fn turns_and_offers_within_one_millisecond_are_stamped_in_order() {
+        let conversations = Conversations::new(&ChatSettings {
+            conversation_idle_seconds: 60,
+            history_turns: 3,
+            max_conversations: 10,
+            max_messages_per_minute: 30,
+        });
+        let u = ConversationKey::new(&Visitor::anonymous(None), "u");
+        let other = ConversationKey::new(&Visitor::anonymous(None), "other");
+        assert_eq!(conversations.begin_turn(&u, "hi", 1_000).at_ms, 1_000);
+        assert_eq!(conversations.begin_turn(&u, "again", 1_000).at_ms, 1_001);
+        assert_eq!(conversations.stamp(&u, 1_000), 1_002, "an offer after them");
+        // Another conversation has its own clock.
+        assert_eq!(conversations.begin_turn(&other, "hi", 1_000).at_ms, 1_000);
+        // Once the clock has moved past, it is used as it is.
+        assert_eq!(conversations.begin_turn(&u, "later", 5_000).at_ms, 5_000);
     }
 
     #[test]
@@ -300,14 +346,19 @@ mod tests {
         let user = UserId::parse("u1").unwrap();
         let known = ConversationKey::new(&Visitor::known(product.clone(), user.clone()), "s1");
         let anonymous = ConversationKey::new(&Visitor::anonymous(Some(product.clone())), "s1");
-        conversations.begin_turn(&known, "my secret plan");
+        conversations.begin_turn(&known, "my secret plan", 0);
         assert!(
             conversations
-                .begin_turn(&anonymous, "hi")
+                .begin_turn(&anonymous, "hi", 0)
                 .history
                 .is_empty()
         );
         assert_eq!(conversations.erase_user(&product, &user), 1);
-        assert!(conversations.begin_turn(&known, "again").history.is_empty());
+        assert!(
+            conversations
+                .begin_turn(&known, "again", 0)
+                .history
+                .is_empty()
+        );
     }
 }

@@ -387,7 +387,10 @@ impl Copilot {
                 product: key.visitor.product.clone(),
                 user: key.visitor.user.clone(),
                 sender: key.sender.clone(),
-                at_ms: chrono::Utc::now().timestamp_millis(),
+                at_ms: self
+                    .inner
+                    .conversations
+                    .stamp(key, chrono::Utc::now().timestamp_millis()),
                 kind: RecordKind::Offer,
                 text: texts.join("\n\n"),
                 // For an offer: the intents that take it up (its buttons', and
@@ -423,7 +426,7 @@ impl Copilot {
         let inner = &self.inner;
         let matcher = self.matcher();
         let classification = matcher.classify(&message.text);
-        let at_ms = chrono::Utc::now().timestamp_millis();
+        let received_ms = chrono::Utc::now().timestamp_millis();
         let who = Who::of(&message.visitor, &message.sender);
         if !inner.limits.allow_message(&who).await {
             inner.metrics.limited(Limit::Messages);
@@ -449,7 +452,10 @@ impl Copilot {
         };
         let name = email.as_deref().and_then(display_name);
         let conversation = ConversationKey::new(&message.visitor, &message.sender);
-        let mut start = inner.conversations.begin_turn(&conversation, &message.text);
+        let mut start = inner
+            .conversations
+            .begin_turn(&conversation, &message.text, received_ms);
+        let at_ms = start.at_ms;
         let mut tracker = std::mem::take(&mut start.tracker);
         let has_activity = activity.has_activity();
         let turn = TurnContext {

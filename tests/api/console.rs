@@ -500,6 +500,34 @@ async fn every_turn_is_recorded_with_who_answered_and_what_the_llm_saw() {
 }
 
 /// The next `event: live` frame's data from an SSE body, within 5 s.
+/// Turns that arrive within one millisecond still read back in the order
+/// they were sent (a transcript ordered by time alone shuffled them).
+#[tokio::test]
+async fn a_transcript_keeps_the_order_of_messages_sent_back_to_back() {
+    let labels = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(|s| configure(s, labels.path())).await;
+    let sent: Vec<String> = (1..=12).map(|n| format!("hi {n}")).collect();
+    for text in &sent {
+        reply_as(&app, API_KEY, "hal", text).await;
+    }
+    let admin = admin(&app).await;
+    let turns = admin.turns("user=hal", sent.len()).await;
+    let listed: Vec<&str> = turns.iter().map(|t| t["text"].as_str().unwrap()).collect();
+    let newest_first: Vec<&str> = sent.iter().rev().map(String::as_str).collect();
+    assert_eq!(listed, newest_first);
+    let id = turns[0]["conversation_id"].as_str().unwrap();
+    let transcript = admin
+        .get_json(&format!("/admin/api/conversations/{id}"))
+        .await;
+    let texts: Vec<&str> = transcript["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, sent);
+}
+
 async fn next_live(response: &mut reqwest::Response, buffer: &mut String) -> Value {
     tokio::time::timeout(Duration::from_secs(5), async {
         loop {
