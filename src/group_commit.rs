@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 /// the one request that woke it and the few that queued during the last
 /// write; requests parsed a moment later waited for the next write. Under
 /// ingest load on 2 cores, 4 passes took the batches from about 4 requests
-/// to about 15 and cut the server's CPU per durable request by a quarter
+/// to about 15 and cut the server's CPU per durable request by a fifth
 /// (BENCHMARKS.md); 16 cost more than they saved. An idle server pays a few
 /// microseconds: each pass finds nothing else to run.
 const FILL_PASSES: usize = 4;
