@@ -291,14 +291,18 @@ impl Conversations {
 mod tests {
     use super::*;
 
-    #[test]
-    fn first_reply_once_and_history_bounded() {
-        let conversations = Conversations::new(&ChatSettings {
+    fn conversations(history_turns: usize) -> Conversations {
+        Conversations::new(&ChatSettings {
             conversation_idle_seconds: 60,
-            history_turns: 3,
+            history_turns,
             max_conversations: 10,
             max_messages_per_minute: 30,
-        });
+        })
+    }
+
+    #[test]
+    fn first_reply_once_and_history_bounded() {
+        let conversations = conversations(3);
         let u = ConversationKey::new(&Visitor::anonymous(None), "u");
         let first = conversations.begin_turn(&u, "hi", 0);
         assert!(first.first_reply);
@@ -317,12 +321,7 @@ mod tests {
 
     #[test]
     fn turns_and_offers_within_one_millisecond_are_stamped_in_order() {
-        let conversations = Conversations::new(&ChatSettings {
-            conversation_idle_seconds: 60,
-            history_turns: 3,
-            max_conversations: 10,
-            max_messages_per_minute: 30,
-        });
+        let conversations = conversations(3);
         let u = ConversationKey::new(&Visitor::anonymous(None), "u");
         let other = ConversationKey::new(&Visitor::anonymous(None), "other");
         assert_eq!(conversations.begin_turn(&u, "hi", 1_000).at_ms, 1_000);
@@ -336,12 +335,7 @@ mod tests {
 
     #[test]
     fn a_user_and_an_anonymous_visitor_on_one_sender_are_apart_and_erasable() {
-        let conversations = Conversations::new(&ChatSettings {
-            conversation_idle_seconds: 60,
-            history_turns: 10,
-            max_conversations: 10,
-            max_messages_per_minute: 30,
-        });
+        let conversations = conversations(10);
         let product = ProductId::parse("acme").unwrap();
         let user = UserId::parse("u1").unwrap();
         let known = ConversationKey::new(&Visitor::known(product.clone(), user.clone()), "s1");

@@ -466,13 +466,10 @@ async fn every_turn_is_recorded_with_who_answered_and_what_the_llm_saw() {
         .await;
     assert_eq!(transcript["user"], "fran");
     assert_eq!(transcript["product"], PRODUCT);
-    let texts: Vec<&str> = transcript["turns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["hi", "how do I change a project's priority?"]);
+    assert_eq!(
+        texts(&transcript["turns"]),
+        ["hi", "how do I change a project's priority?"]
+    );
     assert_eq!(transcript["turns"][1]["prompt"], llm["prompt"]);
     let missing = admin
         .get("/admin/api/conversations/c_000000000000000000000000")
@@ -499,7 +496,6 @@ async fn every_turn_is_recorded_with_who_answered_and_what_the_llm_saw() {
     assert_eq!(lines[0]["id"], llm["id"]);
 }
 
-/// The next `event: live` frame's data from an SSE body, within 5 s.
 /// Turns that arrive within one millisecond still read back in the order
 /// they were sent (a transcript ordered by time alone shuffled them).
 #[tokio::test]
@@ -512,22 +508,26 @@ async fn a_transcript_keeps_the_order_of_messages_sent_back_to_back() {
     }
     let admin = admin(&app).await;
     let turns = admin.turns("user=hal", sent.len()).await;
-    let listed: Vec<&str> = turns.iter().map(|t| t["text"].as_str().unwrap()).collect();
-    let newest_first: Vec<&str> = sent.iter().rev().map(String::as_str).collect();
-    assert_eq!(listed, newest_first);
+    let newest_first: Vec<String> = sent.iter().rev().cloned().collect();
+    assert_eq!(texts(&Value::from(turns.clone())), newest_first);
     let id = turns[0]["conversation_id"].as_str().unwrap();
     let transcript = admin
         .get_json(&format!("/admin/api/conversations/{id}"))
         .await;
-    let texts: Vec<&str> = transcript["turns"]
+    assert_eq!(texts(&transcript["turns"]), sent);
+}
+
+/// The `text` of each turn in a JSON array of turns, in order.
+fn texts(turns: &Value) -> Vec<String> {
+    turns
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, sent);
+        .map(|t| t["text"].as_str().unwrap().to_owned())
+        .collect()
 }
 
+/// The next `event: live` frame's data from an SSE body, within 5 s.
 async fn next_live(response: &mut reqwest::Response, buffer: &mut String) -> Value {
     tokio::time::timeout(Duration::from_secs(5), async {
         loop {
