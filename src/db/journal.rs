@@ -494,34 +494,184 @@ static INSERT_ACTIONS_ANONYMOUS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
-/// SQLite's other writes, each table's rows as one JSON array (`[]` when
-/// there are none), so a batch's command has the same text whatever it
-/// holds besides actions. Rows of a key are applied in queue order, so the
-/// newest state wins, as with one statement per write.
-const SQLITE_UPSERTS: [&str; 4] = [
-    "INSERT INTO user_emails (product_id, user_id, email, updated_at) \
-     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-     json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?) WHERE true \
-     ON CONFLICT (product_id, user_id) \
-     DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
-    "INSERT INTO summaries (product_id, session_id, summary, covers_seq, next_index, \
-     received_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-     json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), \
-     json_extract(value, '$[5]') FROM json_each(?) WHERE true \
-     ON CONFLICT (product_id, session_id) DO UPDATE SET \
-     summary = excluded.summary, covers_seq = excluded.covers_seq, \
-     next_index = excluded.next_index, received_at = excluded.received_at",
-    "INSERT INTO conversations (conversation_key, product_id, user_id, state, updated_at) \
-     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-     json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') \
-     FROM json_each(?) WHERE true ON CONFLICT (conversation_key) \
-     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-    "INSERT INTO proactive_states (product_id, session_id, state, updated_at) \
-     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-     json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?) WHERE true \
-     ON CONFLICT (product_id, session_id) \
-     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+/// A table written by upsert: every write of a key replaces its row.
+struct Upsert {
+    table: &'static str,
+    columns: &'static [&'static str],
+    /// The primary key (the conflict target).
+    key: &'static [&'static str],
+    /// What a later write of the same key changes.
+    set: &'static [&'static str],
+}
+
+/// The four upserted tables, in the order of [`Write::upsert_row`]'s index.
+const UPSERTS: [Upsert; 4] = [
+    Upsert {
+        table: "user_emails",
+        columns: &["product_id", "user_id", "email", "updated_at"],
+        key: &["product_id", "user_id"],
+        set: &["email", "updated_at"],
+    },
+    Upsert {
+        table: "summaries",
+        columns: &[
+            "product_id",
+            "session_id",
+            "summary",
+            "covers_seq",
+            "next_index",
+            "received_at",
+        ],
+        key: &["product_id", "session_id"],
+        set: &["summary", "covers_seq", "next_index", "received_at"],
+    },
+    Upsert {
+        table: "conversations",
+        columns: &[
+            "conversation_key",
+            "product_id",
+            "user_id",
+            "state",
+            "updated_at",
+        ],
+        key: &["conversation_key"],
+        set: &["state", "updated_at"],
+    },
+    Upsert {
+        table: "proactive_states",
+        columns: &["product_id", "session_id", "state", "updated_at"],
+        key: &["product_id", "session_id"],
+        set: &["state", "updated_at"],
+    },
 ];
+
+impl Upsert {
+    /// `INSERT INTO table (columns) {rows} ON CONFLICT … DO UPDATE …`.
+    fn sql(&self, rows: &str) -> String {
+        let set: Vec<String> = self
+            .set
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) {rows} ON CONFLICT ({}) DO UPDATE SET {}",
+            self.table,
+            self.columns.join(", "),
+            self.key.join(", "),
+            set.join(", ")
+        )
+    }
+
+    /// One row, bound as `$1, $2, …` (the statement-by-statement path).
+    fn one_row(&self) -> String {
+        let values: Vec<String> = (1..=self.columns.len()).map(|i| format!("${i}")).collect();
+        self.sql(&format!("VALUES ({})", values.join(", ")))
+    }
+
+    /// Any number of rows as one JSON array of arrays (SQLite's one-command
+    /// path), applied in order, so the newest write of a key wins. `WHERE
+    /// true` lets SQLite parse the `ON CONFLICT` after a `SELECT`.
+    fn json_rows(&self) -> String {
+        let values: Vec<String> = (0..self.columns.len())
+            .map(|i| format!("json_extract(value, '$[{i}]')"))
+            .collect();
+        self.sql(&format!(
+            "SELECT {} FROM json_each(?) WHERE true",
+            values.join(", ")
+        ))
+    }
+}
+
+/// [`Upsert::one_row`] and [`Upsert::json_rows`] of each of [`UPSERTS`], made once.
+static UPSERT_ONE_ROW: LazyLock<Vec<String>> =
+    LazyLock::new(|| UPSERTS.iter().map(Upsert::one_row).collect());
+static UPSERT_JSON_ROWS: LazyLock<Vec<String>> =
+    LazyLock::new(|| UPSERTS.iter().map(Upsert::json_rows).collect());
+
+/// A value of an upserted row.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Cell<'a> {
+    Text(Option<&'a str>),
+    Int(i64),
+}
+
+impl Write {
+    /// For an upsert: its table's index in [`UPSERTS`] and the row, in the
+    /// table's column order; `None` for the other writes.
+    fn upsert_row(&self) -> Option<(usize, Vec<Cell<'_>>)> {
+        fn text(s: &str) -> Cell<'_> {
+            Cell::Text(Some(s))
+        }
+        use Cell::{Int, Text};
+        let row = match self {
+            Write::Email {
+                product,
+                user,
+                email,
+                at,
+            } => (
+                0,
+                vec![
+                    text(product.as_str()),
+                    text(user.as_str()),
+                    text(email),
+                    Int(*at),
+                ],
+            ),
+            Write::Summary {
+                product,
+                session,
+                text: summary,
+                covers_seq,
+                next_index,
+                received_at,
+            } => (
+                1,
+                vec![
+                    text(product.as_str()),
+                    text(session.as_str()),
+                    text(summary),
+                    Int(*covers_seq),
+                    Int(*next_index),
+                    Int(*received_at),
+                ],
+            ),
+            Write::Conversation {
+                key,
+                product,
+                user,
+                state,
+                at,
+            } => (
+                2,
+                vec![
+                    text(key),
+                    Text(product.as_ref().map(ProductId::as_str)),
+                    Text(user.as_ref().map(UserId::as_str)),
+                    text(state),
+                    Int(*at),
+                ],
+            ),
+            Write::Proactive {
+                product,
+                session,
+                state,
+                at,
+            } => (
+                3,
+                vec![
+                    text(product.as_str()),
+                    text(session.as_str()),
+                    text(state),
+                    Int(*at),
+                ],
+            ),
+            Write::Actions(_) | Write::EraseUser { .. } | Write::Expire(_) => return None,
+        };
+        Some(row)
+    }
+}
 
 /// `[n]`: one transaction of n action rows (none for 0) and the four
 /// upserts, as one multi-statement command.
@@ -532,7 +682,7 @@ static SQLITE_BATCH: LazyLock<Vec<String>> = LazyLock::new(|| {
             if rows > 0 {
                 statements.push(INSERT_ACTIONS_ANONYMOUS[rows - 1].clone());
             }
-            statements.extend(SQLITE_UPSERTS.iter().map(|s| (*s).to_owned()));
+            statements.extend(UPSERT_JSON_ROWS.iter().cloned());
             statements.push("COMMIT".to_owned());
             statements.join(";\n")
         })
@@ -569,46 +719,17 @@ async fn write_in_one_command(
 ) -> Option<Result<(), sqlx::Error>> {
     let commands = sql.one_command?;
     let mut actions: Vec<&ActionRow> = Vec::new();
-    // Rows as JSON arrays, in the order of SQLITE_UPSERTS' columns.
-    let mut upserts: [Vec<serde_json::Value>; 4] = Default::default();
+    // Each upserted table's rows, as one JSON array each.
+    let mut upserts: [Vec<Vec<Cell<'_>>>; 4] = Default::default();
     for job in batch {
         match &job.write {
             Write::Actions(rows) => actions.extend(rows),
-            Write::Email {
-                product,
-                user,
-                email,
-                at,
-            } => upserts[0].push(serde_json::json!([product, user, email, at])),
-            Write::Summary {
-                product,
-                session,
-                text,
-                covers_seq,
-                next_index,
-                received_at,
-            } => upserts[1].push(serde_json::json!([
-                product,
-                session,
-                text,
-                covers_seq,
-                next_index,
-                received_at
-            ])),
-            Write::Conversation {
-                key,
-                product,
-                user,
-                state,
-                at,
-            } => upserts[2].push(serde_json::json!([key, product, user, state, at])),
-            Write::Proactive {
-                product,
-                session,
-                state,
-                at,
-            } => upserts[3].push(serde_json::json!([product, session, state, at])),
             Write::EraseUser { .. } | Write::Expire(_) => return None,
+            write => {
+                if let Some((table, row)) = write.upsert_row() {
+                    upserts[table].push(row);
+                }
+            }
         }
         if actions.len() > ROWS_PER_INSERT {
             return None;
@@ -616,7 +737,7 @@ async fn write_in_one_command(
     }
     let mut query = bind_actions(sqlx::query(commands[actions.len()].as_str()), &actions);
     for rows in upserts {
-        query = query.bind(serde_json::Value::Array(rows).to_string());
+        query = query.bind(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_owned()));
     }
     let result = query.execute(&mut *connection).await.map(drop);
     if result.is_err() {
@@ -679,88 +800,23 @@ async fn write_batch(
         }
         // Other writes keep their place after the ingest writes before them.
         flush_actions(&mut tx, sql, &mut actions).await?;
+        if let Some((table, row)) = job.write.upsert_row() {
+            let mut query = sqlx::query(UPSERT_ONE_ROW[table].as_str());
+            for cell in row {
+                query = match cell {
+                    Cell::Text(text) => query.bind(text),
+                    Cell::Int(int) => query.bind(int),
+                };
+            }
+            query.execute(&mut *tx).await?;
+            continue;
+        }
         match &job.write {
-            Write::Actions(_) => {}
-            Write::Email {
-                product,
-                user,
-                email,
-                at,
-            } => {
-                sqlx::query(
-                    "INSERT INTO user_emails (product_id, user_id, email, updated_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (product_id, user_id) \
-                     DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
-                )
-                .bind(product.as_str())
-                .bind(user.as_str())
-                .bind(email)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Write::Summary {
-                product,
-                session,
-                text,
-                covers_seq,
-                next_index,
-                received_at,
-            } => {
-                sqlx::query(
-                    "INSERT INTO summaries (product_id, session_id, summary, covers_seq, \
-                     next_index, received_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (product_id, session_id) DO UPDATE SET \
-                     summary = excluded.summary, covers_seq = excluded.covers_seq, \
-                     next_index = excluded.next_index, received_at = excluded.received_at",
-                )
-                .bind(product.as_str())
-                .bind(session.as_str())
-                .bind(text)
-                .bind(covers_seq)
-                .bind(next_index)
-                .bind(received_at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Write::Conversation {
-                key,
-                product,
-                user,
-                state,
-                at,
-            } => {
-                sqlx::query(
-                    "INSERT INTO conversations (conversation_key, product_id, user_id, state, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_key) \
-                     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                )
-                .bind(key)
-                .bind(product.as_ref().map(ProductId::as_str))
-                .bind(user.as_ref().map(UserId::as_str))
-                .bind(state)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Write::Proactive {
-                product,
-                session,
-                state,
-                at,
-            } => {
-                sqlx::query(
-                    "INSERT INTO proactive_states (product_id, session_id, state, updated_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (product_id, session_id) \
-                     DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                )
-                .bind(product.as_str())
-                .bind(session.as_str())
-                .bind(state)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
+            Write::Actions(_)
+            | Write::Email { .. }
+            | Write::Summary { .. }
+            | Write::Conversation { .. }
+            | Write::Proactive { .. } => {}
             Write::EraseUser {
                 product,
                 user,
@@ -946,8 +1002,7 @@ pub async fn restore(pool: &AnyPool, cutoffs: Cutoffs) -> Result<Restored, sqlx:
 #[cfg(test)]
 mod tests {
     use super::{
-        INSERT_ACTIONS_ANONYMOUS, INSERT_ACTIONS_NUMBERED, ROWS_PER_INSERT, SQLITE_BATCH,
-        SQLITE_UPSERTS,
+        INSERT_ACTIONS_ANONYMOUS, INSERT_ACTIONS_NUMBERED, ROWS_PER_INSERT, SQLITE_BATCH, UPSERTS,
     };
 
     #[test]
@@ -971,6 +1026,17 @@ mod tests {
     /// states for one key the newer wins.
     #[tokio::test]
     async fn one_batch_of_every_kind_of_write_reads_back_with_the_newest_state() {
+        every_kind_of_write_in_one_batch(2).await;
+    }
+
+    /// More actions than one `INSERT` holds: the batch is written statement
+    /// by statement (the path Postgres always takes), with the same outcome.
+    #[tokio::test]
+    async fn a_batch_too_big_for_one_command_reads_back_the_same() {
+        every_kind_of_write_in_one_batch(ROWS_PER_INSERT + 8).await;
+    }
+
+    async fn every_kind_of_write_in_one_batch(n: usize) {
         use super::{Cutoffs, Journal, now_ms, restore};
         use crate::context::{StoredSummary, SummaryObserver};
         use crate::domain::{Action, ActionKind, ProductId, SessionId, UserId};
@@ -1010,14 +1076,16 @@ mod tests {
         });
         journal.keep_conversation("c1".into(), Some(&product), None, "second".into());
         journal.keep_proactive(&product, &session, "newer".into());
-        let first = journal.next_seqs(2);
-        let actions: Vec<(u64, Action)> = (first..).zip([action.clone(), action]).collect();
+        let first = journal.next_seqs(n);
+        let actions: Vec<(u64, Action)> = (first..).zip(vec![action; n]).collect();
+        let keys: Vec<String> = (1..=n).map(|i| format!("d{i}")).collect();
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         // The test's runtime has one thread: the writer starts only once
         // both awaited writes below are queued too.
         let writer = tokio::spawn(task.run());
         let (email, kept) = tokio::join!(
             journal.keep_email(&product, &user, "u1@example.com"),
-            journal.keep_actions(&product, &actions, &["d1", "d2"]),
+            journal.keep_actions(&product, &actions, &key_refs),
         );
         email.unwrap();
         kept.unwrap();
@@ -1034,14 +1102,9 @@ mod tests {
         };
         let restored = restore(&db.pool, cutoffs).await.unwrap();
         assert_eq!(restored.skipped, 0);
-        assert_eq!(restored.actions.len(), 2);
-        assert_eq!(
-            restored.deliveries,
-            [
-                (product.clone(), "d1".into()),
-                (product.clone(), "d2".into())
-            ]
-        );
+        assert_eq!(restored.actions.len(), n);
+        let deliveries: Vec<_> = keys.iter().map(|k| (product.clone(), k.clone())).collect();
+        assert_eq!(restored.deliveries, deliveries);
         assert_eq!(
             restored.emails,
             [(product.clone(), user.clone(), "u1@example.com".into())]
@@ -1071,10 +1134,7 @@ mod tests {
             assert!(command.ends_with(";\nCOMMIT"));
             assert_eq!(command.contains("INSERT INTO actions"), rows > 0);
             // The actions' placeholders, then one JSON array per upsert.
-            assert_eq!(
-                command.matches('?').count(),
-                rows * 7 + SQLITE_UPSERTS.len()
-            );
+            assert_eq!(command.matches('?').count(), rows * 7 + UPSERTS.len());
         }
     }
 }
