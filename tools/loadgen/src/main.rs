@@ -91,6 +91,10 @@ pub struct Cli {
     /// `bare-server` only: the port to listen on.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// `bare-server` only: also commit each event to this SQLite file before
+    /// answering (the durable floor).
+    #[arg(long)]
+    pub durable: Option<PathBuf>,
 
     // ingest
     /// Keep-alive HTTP connections (ingest, memory).
@@ -199,7 +203,14 @@ fn main() -> std::process::ExitCode {
         // The same runtime as the server under test: one worker per core.
         let served = tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(bare::serve(cli.port)));
+            .and_then(|rt| {
+                rt.block_on(async {
+                    match &cli.durable {
+                        Some(path) => bare::serve_durable(cli.port, path).await,
+                        None => bare::serve(cli.port).await,
+                    }
+                })
+            });
         if let Err(e) = served {
             eprintln!("loadgen bare-server: {e:#}");
             return std::process::ExitCode::FAILURE;

@@ -113,14 +113,26 @@ impl Server {
         Ok(server)
     }
 
-    /// The bare axum baseline (`loadgen bare-server`), as its own process.
-    pub async fn start_bare() -> anyhow::Result<Server> {
+    /// The bare axum baseline (`loadgen bare-server`), as its own process;
+    /// `durable`: the durable floor, committing to a SQLite file of its own
+    /// (deleted at stop).
+    pub async fn start_bare(durable: bool) -> anyhow::Result<Server> {
         let port = free_port()?;
         let log = std::env::temp_dir().join(format!("loadgen-bare-{port}.log"));
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let child = Command::new(std::env::current_exe()?)
-            .args(["bare-server", "--port", &port.to_string()])
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["bare-server", "--port", &port.to_string()]);
+        let database = if durable {
+            let dir = std::env::temp_dir().join(format!("loadgen-floor-{port}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            command.arg("--durable").arg(dir.join("floor.db"));
+            Some(dir)
+        } else {
+            None
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(out))
@@ -133,7 +145,7 @@ impl Server {
             pid,
             child: Some(child),
             log: Some(log.clone()),
-            database: None,
+            database,
         };
         server.wait_healthy(&log).await?;
         Ok(server)
