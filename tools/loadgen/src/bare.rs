@@ -81,20 +81,10 @@ async fn durable_app(database: &Path) -> anyhow::Result<Router> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal);
     let mut connection = SqliteConnection::connect_with(&options).await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS actions (
-            seq INTEGER PRIMARY KEY NOT NULL,
-            product_id TEXT NOT NULL,
-            session_id TEXT NOT NULL,
-            user_id TEXT NOT NULL,
-            received_at INTEGER NOT NULL,
-            dedupe_key TEXT NOT NULL,
-            action TEXT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS actions_received ON actions (received_at);",
-    )
-    .execute(&mut connection)
-    .await?;
+    // The server's own migration: the same `actions` table and index.
+    sqlx::raw_sql(include_str!("../../../migrations/0003_state.sql"))
+        .execute(&mut connection)
+        .await?;
     let (tx, rx) = mpsc::channel(4096);
     tokio::spawn(write_rows(connection, rx));
     let state = Durable {
