@@ -10,6 +10,7 @@ mod bare;
 mod chat;
 mod conns;
 mod events;
+mod floor;
 mod http;
 mod modes;
 mod scaleout;
@@ -206,7 +207,7 @@ fn main() -> std::process::ExitCode {
             .and_then(|rt| {
                 rt.block_on(async {
                     match &cli.durable {
-                        Some(path) => bare::serve_durable(cli.port, path).await,
+                        Some(path) => floor::serve(cli.port, path).await,
                         None => bare::serve(cli.port).await,
                     }
                 })
