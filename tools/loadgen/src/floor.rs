@@ -1,7 +1,7 @@
 //! The durable floor, the second baseline for ingest (`loadgen bare-server
 //! --durable FILE`, its own process like the bare server): the bare server,
 //! but it also commits one row per event to SQLite before it answers, with
-//! group commit, through sqlx as the server does. No auth, no classifying,
+//! the server's own group commit, through sqlx as the server does. No auth, no classifying,
 //! no store, no de-dupe: the most a server that keeps what it acknowledges
 //! can do on this machine.
 
@@ -14,10 +14,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use copilot_server::group_commit;
 use serde_json::Value;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// One accepted event on its way to the database.
 struct Row {
@@ -31,12 +33,6 @@ struct Row {
 
 /// The most a batch holds (one multi-row INSERT).
 const MAX_ROWS: usize = 64;
-
-/// Scheduler passes before a batch is taken, as the server's writer gives
-/// (`FILL_PASSES` in `src/group_commit.rs`). Measured on the floor itself
-/// (2 cores): 0, 1 and 8 passes were slower, and so was a writer on a
-/// thread of its own.
-const FILL_PASSES: usize = 4;
 
 /// Serves the floor on `port` over the SQLite file `database` (WAL,
 /// `synchronous = NORMAL`, the server's table and index). What is left of
@@ -61,7 +57,16 @@ async fn durable_app(database: &Path) -> anyhow::Result<Router> {
         .execute(&mut connection)
         .await?;
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(write_rows(connection, rx));
+    // The server's own group commit (its scheduler passes included): on
+    // the floor too, 0, 1 and 8 passes and a writer on a thread of its own
+    // were slower (BENCHMARKS.md). The floor runs until it is killed, so
+    // nothing closes it.
+    tokio::spawn(group_commit::run(
+        rx,
+        CancellationToken::new(),
+        MAX_ROWS,
+        Committer::new(connection),
+    ));
     let state = Durable {
         tx,
         seq: Arc::new(AtomicI64::new(1)),
@@ -112,30 +117,30 @@ async fn webhook_durable(State(state): State<Durable>, body: Bytes) -> (StatusCo
     }
 }
 
-/// Group commit: what queued while one batch was written goes into the
-/// next, after the same scheduler passes the server gives its writer.
-async fn write_rows(mut connection: SqliteConnection, mut rx: mpsc::Receiver<Row>) {
-    let commands: Vec<String> = (0..=MAX_ROWS)
-        .map(|n| {
-            let rows = vec!["(?, 'demo', ?, ?, ?, ?, ?)"; n.max(1)].join(", ");
-            format!("BEGIN; INSERT INTO actions VALUES {rows}; COMMIT;")
-        })
-        .collect();
-    let mut batch: Vec<Row> = Vec::with_capacity(MAX_ROWS);
-    while let Some(row) = rx.recv().await {
-        batch.push(row);
-        for pass in 0..=FILL_PASSES {
-            while batch.len() < MAX_ROWS {
-                match rx.try_recv() {
-                    Ok(row) => batch.push(row),
-                    Err(_) => break,
-                }
-            }
-            if batch.len() == MAX_ROWS || pass == FILL_PASSES {
-                break;
-            }
-            tokio::task::yield_now().await;
+/// Writes a batch of rows as one command to sqlx's SQLite thread.
+struct Committer {
+    connection: SqliteConnection,
+    /// `commands[n - 1]`: the transaction for a batch of `n` rows.
+    commands: Vec<String>,
+}
+
+impl Committer {
+    fn new(connection: SqliteConnection) -> Self {
+        let commands = (1..=MAX_ROWS)
+            .map(|n| {
+                let rows = vec!["(?, 'demo', ?, ?, ?, ?, ?)"; n].join(", ");
+                format!("BEGIN; INSERT INTO actions VALUES {rows}; COMMIT;")
+            })
+            .collect();
+        Self {
+            connection,
+            commands,
         }
+    }
+}
+
+impl group_commit::Batches<Row> for Committer {
+    async fn write(&mut self, batch: &mut Vec<Row>) {
         let now = i64::try_from(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -143,8 +148,8 @@ async fn write_rows(mut connection: SqliteConnection, mut rx: mpsc::Receiver<Row
                 .as_millis(),
         )
         .unwrap_or(0);
-        let mut query = sqlx::query(&commands[batch.len()]);
-        for row in &batch {
+        let mut query = sqlx::query(&self.commands[batch.len() - 1]);
+        for row in batch.iter() {
             query = query
                 .bind(row.seq)
                 .bind(row.session.as_str())
@@ -153,9 +158,9 @@ async fn write_rows(mut connection: SqliteConnection, mut rx: mpsc::Receiver<Row
                 .bind(row.dedupe_key.as_str())
                 .bind(row.action.as_str());
         }
-        let ok = query.execute(&mut connection).await.is_ok();
+        let ok = query.execute(&mut self.connection).await.is_ok();
         if !ok {
-            let _ = sqlx::query("ROLLBACK").execute(&mut connection).await;
+            let _ = sqlx::query("ROLLBACK").execute(&mut self.connection).await;
         }
         for row in batch.drain(..) {
             let _ = row.done.send(ok);

@@ -16,7 +16,7 @@ use crate::chat;
 use crate::conns::Pool;
 use crate::events::{self, LABELS, PATHS, WebhookTemplate, WebhookValues};
 use crate::http::{self, CheckBody, LoadResult, MakeRequest};
-use crate::server::{self, Server};
+use crate::server::{self, Baseline, Server};
 use crate::stats::{Errors, Lat, Table, kv, slope};
 use crate::{Ctx, sys};
 
@@ -172,8 +172,8 @@ pub async fn ingest(ctx: &Ctx) -> anyhow::Result<()> {
     let ours = ingest_run(ctx, &server).await;
     server.stop().await;
     let ours = ours?;
-    let (floor, floor_cpu) = bare_run(ctx, Bare::DurableFloor).await?;
-    let (bare, bare_cpu) = bare_run(ctx, Bare::Plain).await?;
+    let (floor, floor_cpu) = bare_run(ctx, Baseline::DurableFloor).await?;
+    let (bare, bare_cpu) = bare_run(ctx, Baseline::Plain).await?;
 
     let mut t = load_table("endpoint");
     t.row(load_row(
@@ -227,21 +227,11 @@ pub async fn ingest(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The baselines ingest is compared with.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Bare {
-    /// Parses the JSON body and answers 200: the limit of HTTP + JSON here.
-    Plain,
-    /// Also commits a row per event to SQLite before answering: the limit
-    /// of a durable ingest here.
-    DurableFloor,
-}
-
 /// The same webhook load on a baseline (started once ours has stopped, so
 /// the two never share the cores).
-async fn bare_run(ctx: &Ctx, kind: Bare) -> anyhow::Result<(http::LoadResult, CpuUse)> {
+async fn bare_run(ctx: &Ctx, kind: Baseline) -> anyhow::Result<(http::LoadResult, CpuUse)> {
     let cli = &ctx.cli;
-    let mut bare = Server::start_bare(kind == Bare::DurableFloor).await?;
+    let mut bare = Server::start_bare(kind).await?;
     let template = Arc::new(WebhookTemplate::load(&ctx.repo)?);
     let http = http::client(cli.concurrency)?;
     let webhook = webhook_request(&bare.base, template, cli.users, "user");
@@ -250,7 +240,7 @@ async fn bare_run(ctx: &Ctx, kind: Bare) -> anyhow::Result<(http::LoadResult, Cp
         http::closed_loop(&http, cli.concurrency, warmup, webhook.clone(), None).await;
     }
     // The floor answers as the server does, so its answers are checked too.
-    let check = (kind == Bare::DurableFloor).then(accepted_one);
+    let check = (kind == Baseline::DurableFloor).then(accepted_one);
     let meter = CpuMeter::start(&bare);
     let result = http::closed_loop(
         &http,

@@ -23,6 +23,16 @@ pub struct Server {
     database: Option<PathBuf>,
 }
 
+/// The baselines ingest is compared with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// Parses the JSON body and answers 200: the limit of HTTP + JSON here.
+    Plain,
+    /// Also commits a row per event to SQLite before answering: the limit
+    /// of a durable ingest here.
+    DurableFloor,
+}
+
 /// How to start one.
 pub struct Launch {
     pub bin: PathBuf,
@@ -113,17 +123,16 @@ impl Server {
         Ok(server)
     }
 
-    /// The bare axum baseline (`loadgen bare-server`), as its own process;
-    /// `durable`: the durable floor, committing to a SQLite file of its own
-    /// (deleted at stop).
-    pub async fn start_bare(durable: bool) -> anyhow::Result<Server> {
+    /// A baseline (`loadgen bare-server`), as its own process; the durable
+    /// floor commits to a SQLite file of its own (deleted at stop).
+    pub async fn start_bare(kind: Baseline) -> anyhow::Result<Server> {
         let port = free_port()?;
         let log = std::env::temp_dir().join(format!("loadgen-bare-{port}.log"));
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["bare-server", "--port", &port.to_string()]);
-        let database = if durable {
+        let database = if kind == Baseline::DurableFloor {
             let dir = std::env::temp_dir().join(format!("loadgen-floor-{port}"));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
